@@ -1,0 +1,87 @@
+"""
+### sales_pipeline
+
+Sales CSV files landing in S3 are claimed in the file ledger, downloaded, validated by Spark and
+either quarantined (S3 error prefix and local error folder, with a reason file) or marked
+`VALIDATED` with their row counts; rejected rows go to the rejects prefix with reason codes.
+
+Settings come from `include/config/<SALESFLOW_ENV>.yaml`; credentials from the Airflow
+connections `salesflow_s3`, `salesflow_mysql` and `salesflow_spark`. Every task is keyed by the
+run id and the files the run claimed, so retries and re-runs end in the same state.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk import dag, get_current_context, task
+
+from salesflow.config import AWS_CONN_ID, load_settings
+from salesflow.operators.quarantine import QuarantineOperator
+from salesflow.operators.spark import SalesflowSparkSubmitOperator
+from salesflow.paths import SPARK_JOBS_DIR
+
+
+@dag(
+    dag_id="sales_pipeline",
+    schedule="@daily",
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["salesflow", "sales", "s3", "spark", "mysql"],
+    default_args={
+        "owner": "data-engineering",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=1),
+        "retry_exponential_backoff": True,
+    },
+    # Settings are read when a task runs, never when the file is parsed.
+    user_defined_macros={"salesflow_settings": load_settings},
+)
+def sales_pipeline() -> None:
+    wait_for_files = S3KeySensor(
+        task_id="wait_for_files",
+        aws_conn_id=AWS_CONN_ID,
+        bucket_name="{{ salesflow_settings().bucket }}",
+        bucket_key="{{ salesflow_settings().prefixes.source }}*",
+        wildcard_match=True,
+        deferrable=True,
+        poke_interval=60,
+        timeout=timedelta(hours=6).total_seconds(),
+        soft_fail=True,
+    )
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def claim_files() -> dict:
+        """Claim every new file version under the source prefix for this run (atomic)."""
+        from salesflow.pipeline import claim_new_files
+
+        summary = claim_new_files(load_settings(), get_current_context()["run_id"])
+        return summary if summary["claimed"] else {}
+
+    @task
+    def download_files() -> str:
+        """Download this run's files into its own folder and write the validation spec."""
+        from salesflow.pipeline import download_claimed_files
+
+        context = get_current_context()
+        # The day the run is for: its data interval end, or the trigger time of a manual run.
+        as_of = context.get("data_interval_end") or context["dag_run"].run_after
+        return download_claimed_files(load_settings(), context["run_id"], as_of.date())
+
+    validate_files = SalesflowSparkSubmitOperator(
+        task_id="validate_files",
+        application=str(SPARK_JOBS_DIR / "validate.py"),
+        application_args=["--spec", "{{ ti.xcom_pull(task_ids='download_files') }}"],
+        name="salesflow-validate",
+    )
+
+    quarantine_invalid_files = QuarantineOperator(task_id="quarantine_invalid_files")
+
+    wait_for_files >> claim_files() >> download_files() >> validate_files >> quarantine_invalid_files
+
+
+sales_pipeline()

@@ -1,0 +1,1 @@
+UPDATE {ledger} SET sha256 = %s WHERE id = %s

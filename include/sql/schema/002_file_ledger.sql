@@ -1,0 +1,45 @@
+-- The file ledger (SPEC "File ledger"): one row per file version, statuses move forward only.
+-- version_key is SHA-256(bucket NUL key NUL ETag NUL size), computed by the ledger code: one
+-- version, one row, without a 4 KB unique index on the key itself.
+CREATE TABLE IF NOT EXISTS {ledger} (
+    id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    bucket VARCHAR(255) NOT NULL,
+    object_key VARCHAR(1024) NOT NULL,
+    etag VARCHAR(128) NOT NULL,
+    size_bytes BIGINT NOT NULL,
+    sha256 CHAR(64) NULL,
+    status VARCHAR(16) NOT NULL,
+    run_id VARCHAR(250) NOT NULL,
+    attempts INT NOT NULL DEFAULT 1,
+    rows_read BIGINT NULL,
+    rows_loaded BIGINT NULL,
+    rows_rejected BIGINT NULL,
+    reason VARCHAR(1024) NULL,
+    duplicate_of BIGINT NULL,
+    claimed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    version_key CHAR(64) NOT NULL,
+    UNIQUE KEY uq_file_version (version_key),
+    KEY ix_sha256 (sha256),
+    KEY ix_run (run_id),
+    KEY ix_status (status)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Which ledger entry owns each content (SHA-256): the same bytes under any name are recognised,
+-- and the primary key makes the decision atomic when two runs see the same content at once.
+CREATE TABLE IF NOT EXISTS {ledger}_content (
+    sha256 CHAR(64) NOT NULL PRIMARY KEY,
+    ledger_id BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin;
+
+-- The classic tutorial name for the ledger: 'A' while a file is in flight, 'I' once it has ended.
+CREATE OR REPLACE VIEW product_staging_table AS
+SELECT
+    id,
+    object_key AS file_name,
+    bucket,
+    status AS ledger_status,
+    IF(status IN ('CLAIMED', 'VALIDATED'), 'A', 'I') AS status,
+    claimed_at AS created_date,
+    updated_at AS updated_date
+FROM {ledger};

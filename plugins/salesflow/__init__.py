@@ -1,0 +1,1 @@
+"""salesflow: sales CSV files from S3, validated with PySpark, loaded into MySQL by Airflow."""

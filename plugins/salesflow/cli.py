@@ -1,0 +1,78 @@
+"""Operator's commands: ``python -m salesflow.cli <command>`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from salesflow.config import ConfigError, load_settings
+from salesflow.crypto import SecretConfigError
+from salesflow.db import DatabaseUnavailableError, connect, init_database
+from salesflow.sql import render
+
+
+def _check_mysql(settings) -> None:
+    with connect(settings, database=None) as conn, conn.cursor() as cursor:
+        cursor.execute("SELECT VERSION()")
+        print(f"MySQL answers: {cursor.fetchone()[0]}")
+
+
+def _create_bucket(settings) -> None:
+    from salesflow.storage import s3_hook
+
+    hook = s3_hook()
+    if not hook.check_for_bucket(settings.bucket):
+        hook.create_bucket(bucket_name=settings.bucket)
+        print(f"created bucket s3://{settings.bucket}")
+
+
+def _show_ledger(settings) -> None:
+    with connect(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(render("ledger/report.sql", settings.tables))
+        rows = cursor.fetchall()
+    header = ("id", "object_key", "status", "rows_read", "rows_loaded", "rows_rejected", "reason")
+    widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str("" if v is None else v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _list_bucket(settings) -> None:
+    from salesflow.storage import s3_hook
+
+    for item in s3_hook().iter_file_metadata(prefix="", bucket_name=settings.bucket):
+        print(f"{item['Size']:>12}  s3://{settings.bucket}/{item['Key']}")
+
+
+COMMANDS = {
+    "check-mysql": (_check_mysql, "check that MySQL answers"),
+    "init-db": (init_database, "create the database, tables and sample dimensions (idempotent)"),
+    "create-bucket": (_create_bucket, "create the configured bucket if it is missing"),
+    "ledger": (_show_ledger, "print the file ledger"),
+    "ls": (_list_bucket, "list the configured bucket"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m salesflow.cli")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        COMMANDS[args.command][0](settings)
+    except DatabaseUnavailableError as error:
+        print(
+            f"salesflow: {error}. Start MySQL/MariaDB there (for example `apt-get install mariadb-server "
+            "&& service mariadb start`) or point SALESFLOW_MYSQL_HOST/PORT/USER/PASSWORD at one.",
+            file=sys.stderr,
+        )
+        return 3
+    except (ConfigError, SecretConfigError) as error:
+        print(f"salesflow: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

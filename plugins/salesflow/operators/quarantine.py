@@ -1,0 +1,155 @@
+"""QuarantineOperator: files the validation rejected go to the error prefix and folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from salesflow.config import Settings, load_settings
+from salesflow.ledger import FileLedger, FileStatus, ObjectVersion
+from salesflow.paths import path_inside, relative_key
+
+
+def _reason_document(entry: dict[str, Any], bucket: str, run_id: str, error_key: str) -> bytes:
+    document = {
+        "reason": entry["reason"],
+        "source": f"s3://{bucket}/{entry['object_key']}",
+        "quarantined_to": f"s3://{bucket}/{error_key}",
+        "ledger_id": entry["file_id"],
+        "sha256": entry.get("sha256"),
+        "size_bytes": entry.get("size_bytes"),
+        "run_id": run_id,
+    }
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+def local_error_path(settings: Settings, entry: dict[str, Any]) -> Path:
+    """Where a quarantined file goes in the local error folder (its key below the source prefix)."""
+    relative = relative_key(entry["object_key"], settings.prefixes.source)
+    inside = path_inside(settings.error_dir, relative) if relative else None
+    # A key that would escape the folder is stored under its ledger id instead.
+    return inside or settings.error_dir / "unsafe_keys" / f"{entry['file_id']:010d}"
+
+
+def _write_atomically(target: Path, content: bytes | None = None, source: Path | None = None) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    if source is not None:
+        shutil.copyfile(source, partial)
+    else:
+        partial.write_bytes(content or b"")
+    partial.replace(target)
+
+
+class QuarantineOperator(BaseOperator):
+    """Acts on the validation manifest of the run.
+
+    Each invalid file is moved to the S3 error prefix (keeping its key below it) with a
+    ``.reason.json`` beside it, copied with the same reason file into the local error folder, and
+    set to QUARANTINED in the ledger with its reason. Each valid file becomes VALIDATED with its
+    row counts, and its rejected rows are written to the S3 rejects prefix. Safe to run again.
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#f4a6a6"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from salesflow.db import connect
+        from salesflow.pipeline import read_manifest, validation_dir
+        from salesflow.storage import move_version, s3_hook
+
+        settings = load_settings()
+        run_id = context["run_id"]
+        manifest = read_manifest(settings, run_id)
+        hook = s3_hook()
+        rejected_dir = validation_dir(settings, run_id) / "rejected"
+        outcome: dict[str, Any] = {"quarantined": [], "validated": []}
+        with connect(settings) as conn:
+            ledger = FileLedger(conn, settings.tables)
+            current = {e.id: e for e in ledger.get([f["file_id"] for f in manifest["files"]])}
+            for entry in manifest["files"]:
+                ledger_entry = current[entry["file_id"]]
+                version = ObjectVersion(ledger_entry.object_key, ledger_entry.etag, ledger_entry.size_bytes)
+                if entry["status"] == "invalid":
+                    error_key = settings.prefixes.error + entry["object_key"][len(settings.prefixes.source) :]
+                    moved = move_version(hook, settings.bucket, version, error_key)
+                    reason_file = _reason_document(entry, settings.bucket, run_id, error_key)
+                    hook.load_bytes(
+                        reason_file, key=error_key + ".reason.json", bucket_name=settings.bucket, replace=True
+                    )
+                    local = local_error_path(settings, entry)
+                    downloaded = Path(entry["local_path"])
+                    if downloaded.exists():
+                        _write_atomically(local, source=downloaded)
+                    _write_atomically(local.with_name(local.name + ".reason.json"), reason_file)
+                    ledger.transition(entry["file_id"], FileStatus.QUARANTINED, reason=entry["reason"])
+                    self.log.info(
+                        "quarantined %s: %s (S3: %s to s3://%s/%s; local: %s)",
+                        entry["object_key"],
+                        entry["reason"],
+                        moved,
+                        settings.bucket,
+                        error_key,
+                        local,
+                    )
+                    outcome["quarantined"].append(
+                        {"object_key": entry["object_key"], "reason": entry["reason"]}
+                    )
+                    continue
+                rejects_key = None
+                if entry["rows_rejected"]:
+                    parts = sorted((rejected_dir / f"file_id={entry['file_id']}").glob("part-*.csv"))
+                    rejects_key = (
+                        f"{settings.prefixes.rejects}{entry['object_key'][len(settings.prefixes.source) :]}"
+                        f".{entry['file_id']}.rejected.csv"
+                    )
+                    hook.load_bytes(
+                        b"".join(_csv_parts(parts)),
+                        key=rejects_key,
+                        bucket_name=settings.bucket,
+                        replace=True,
+                    )
+                ledger.transition(
+                    entry["file_id"],
+                    FileStatus.VALIDATED,
+                    rows_read=entry["rows_read"],
+                    rows_rejected=entry["rows_rejected"],
+                )
+                self.log.info(
+                    "validated %s: %d rows read, %d valid, %d rejected %s%s",
+                    entry["object_key"],
+                    entry["rows_read"],
+                    entry["rows_valid"],
+                    entry["rows_rejected"],
+                    entry["rejected_by_reason"] or "",
+                    f" (rejected rows: s3://{settings.bucket}/{rejects_key})" if rejects_key else "",
+                )
+                outcome["validated"].append(
+                    {
+                        "object_key": entry["object_key"],
+                        "rows_read": entry["rows_read"],
+                        "rows_rejected": entry["rows_rejected"],
+                    }
+                )
+        self.log.info(
+            "quarantine: %d files quarantined, %d validated",
+            len(outcome["quarantined"]),
+            len(outcome["validated"]),
+        )
+        return outcome
+
+
+def _csv_parts(parts: list[Path]) -> list[bytes]:
+    """The part files of one Spark CSV output as one file: the header once."""
+    chunks = []
+    for index, part in enumerate(parts):
+        content = part.read_bytes()
+        if index > 0:
+            content = content.split(b"\n", 1)[1] if b"\n" in content else b""
+        chunks.append(content)
+    return chunks

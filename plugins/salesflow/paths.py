@@ -1,0 +1,45 @@
+"""Where the project's files live, derived from this package's location (no I/O)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePosixPath
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+INCLUDE_DIR = PROJECT_ROOT / "include"
+SQL_DIR = INCLUDE_DIR / "sql"
+CONFIG_DIR = INCLUDE_DIR / "config"
+SPARK_JOBS_DIR = PROJECT_ROOT / "spark_jobs"
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def sanitize_name(value: str, max_length: int = 120) -> str:
+    """A string made safe as one path segment (run ids hold ':' and '+')."""
+    cleaned = _UNSAFE_NAME_CHARS.sub("_", value).strip("._") or "_"
+    return cleaned[:max_length]
+
+
+def relative_key(key: str, prefix: str) -> str | None:
+    """The part of `key` below `prefix` if it is a safe relative path, else None.
+
+    Unsafe: outside the prefix, absolute, empty, with '.'/'..' or empty segments, NUL or backslash,
+    or a segment longer than a file name may be. S3 keys are plain strings, so a key like
+    ``sales_data/../../etc/passwd`` is legal in S3 and must never become a local path.
+    """
+    if not key.startswith(prefix):
+        return None
+    rest = key[len(prefix) :]
+    if not rest or rest.startswith("/") or "\\" in rest or "\x00" in rest:
+        return None
+    parts = rest.split("/")
+    if any(part in ("", ".", "..") or len(part.encode()) > 255 for part in parts):
+        return None
+    return str(PurePosixPath(*parts))
+
+
+def path_inside(base: Path, relative: str) -> Path | None:
+    """`base / relative`, or None when the result would resolve outside `base`."""
+    base = base.resolve()
+    candidate = (base / relative).resolve()
+    return candidate if candidate.is_relative_to(base) and candidate != base else None

@@ -1,0 +1,154 @@
+"""What the DAG's Python tasks do, kept out of the DAG file so it can be tested and reused.
+
+Every function is keyed by the run id and the files that run claimed, and is safe to run again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from salesflow.config import MYSQL_CONN_ID, Settings
+from salesflow.db import connect, mysql_hook
+from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion
+from salesflow.paths import path_inside, relative_key, sanitize_name
+from salesflow.storage import ObjectChangedError, download_version, list_versions, s3_hook
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = (FileStatus.CLAIMED, FileStatus.VALIDATED)
+
+
+def run_folder(settings: Settings, run_id: str) -> Path:
+    """The run's own local working folder (two runs never share one)."""
+    return settings.work_root / sanitize_name(run_id)
+
+
+def validate_spec_path(settings: Settings, run_id: str) -> Path:
+    return run_folder(settings, run_id) / "validate_spec.json"
+
+
+def validation_dir(settings: Settings, run_id: str) -> Path:
+    return run_folder(settings, run_id) / "validation"
+
+
+def local_download_path(settings: Settings, run_id: str, entry_id: int) -> Path:
+    # Local names come from the ledger id, never from the S3 key: no key can steer a write.
+    return run_folder(settings, run_id) / "downloads" / f"{entry_id:010d}.csv"
+
+
+def version_of(entry: LedgerEntry) -> ObjectVersion:
+    return ObjectVersion(entry.object_key, entry.etag, entry.size_bytes)
+
+
+def claim_new_files(settings: Settings, run_id: str) -> dict[str, Any]:
+    """List the source prefix and claim every file version not seen before, for this run."""
+    hook = s3_hook()
+    listed = list(list_versions(hook, settings.bucket, settings.prefixes.source))
+    with connect(settings) as conn:
+        entries = FileLedger(conn, settings.tables).claim(settings.bucket, run_id, listed)
+    claimed = [e for e in entries if e.status in IN_FLIGHT]
+    log.info(
+        "claim: %d objects under s3://%s/%s; this run holds %d (%d in flight)",
+        len(listed),
+        settings.bucket,
+        settings.prefixes.source,
+        len(entries),
+        len(claimed),
+    )
+    for entry in entries:
+        log.info("claim: %s -> %s (ledger id %d)", entry.object_key, entry.status, entry.id)
+    return {"listed": len(listed), "claimed": len(claimed), "held": len(entries)}
+
+
+def jdbc_settings(settings: Settings) -> dict[str, str]:
+    """JDBC URL and user for Spark; the password is passed by environment, never written."""
+    connection = mysql_hook(settings.database).get_connection(MYSQL_CONN_ID)
+    host, port = connection.host or "127.0.0.1", connection.port or 3306
+    return {
+        "url": f"jdbc:mysql://{host}:{port}/{settings.database}",
+        "driver": settings.jdbc_driver,
+        "user": connection.login or "",
+    }
+
+
+def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
+    """Download this run's in-flight files, spot duplicate content, write the validation spec.
+
+    Returns the path of the spec for the validation job.
+    """
+    hook = s3_hook()
+    files = []
+    with connect(settings) as conn:
+        ledger = FileLedger(conn, settings.tables)
+        for entry in ledger.entries_for_run(settings.bucket, run_id):
+            if entry.status not in IN_FLIGHT:
+                log.info("download: %s is %s already, nothing to do", entry.object_key, entry.status)
+                continue
+            target = local_download_path(settings, run_id, entry.id)
+            try:
+                sha256 = download_version(hook, settings.bucket, version_of(entry), target)
+            except ObjectChangedError as error:
+                ledger.transition(entry.id, FileStatus.FAILED, reason="changed_during_run")
+                log.warning("download: %s; marked FAILED, the new version is claimed next run", error)
+                continue
+            owner = ledger.record_content(entry.id, sha256)
+            if owner is not None:
+                target.unlink()
+                log.info(
+                    "download: %s has the same bytes as %s (ledger id %d, %s): DUPLICATE, not loaded again",
+                    entry.object_key,
+                    owner.object_key,
+                    owner.id,
+                    owner.status,
+                )
+                continue
+            pre_reason = None
+            relative = relative_key(entry.object_key, settings.prefixes.source)
+            if relative is None or path_inside(settings.error_dir, relative) is None:
+                pre_reason = "unsafe_key"
+            files.append(
+                {
+                    "file_id": entry.id,
+                    "object_key": entry.object_key,
+                    "local_path": str(target),
+                    "size_bytes": entry.size_bytes,
+                    "sha256": sha256,
+                    "pre_reason": pre_reason,
+                }
+            )
+            log.info(
+                "download: %s (%d bytes, sha256 %s) -> %s%s",
+                entry.object_key,
+                entry.size_bytes,
+                sha256[:12],
+                target.name,
+                f" [will be quarantined: {pre_reason}]" if pre_reason else "",
+            )
+    spec = {
+        "run_id": run_id,
+        "as_of_date": as_of.isoformat(),
+        "mandatory_columns": list(settings.mandatory_columns),
+        "files": files,
+        "output_dir": str(validation_dir(settings, run_id)),
+        "jdbc": jdbc_settings(settings),
+        "tables": {
+            "customer": settings.tables.customer,
+            "store": settings.tables.store,
+            "product": settings.tables.product,
+            "sales_team": settings.tables.sales_team,
+        },
+    }
+    spec_path = validate_spec_path(settings, run_id)
+    spec_path.parent.mkdir(parents=True, exist_ok=True)
+    spec_path.write_text(json.dumps(spec, indent=2))
+    log.info("download: %d files ready for validation; spec %s", len(files), spec_path)
+    return str(spec_path)
+
+
+def read_manifest(settings: Settings, run_id: str) -> dict[str, Any]:
+    path = validation_dir(settings, run_id) / "manifest.json"
+    return json.loads(path.read_text())

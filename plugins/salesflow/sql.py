@@ -1,0 +1,56 @@
+"""SQL lives in ``include/sql``; this module loads it and fills in table names.
+
+Table names come from the config, so statements name them as ``{ledger}``, ``{sales}`` and so on.
+Only identifiers that match a strict pattern are substituted; values always travel as DB-API
+parameters (``%s``), never through string formatting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from functools import cache
+
+from salesflow.config import Tables
+from salesflow.paths import SQL_DIR
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+@cache
+def _read(relative_path: str) -> str:
+    return (SQL_DIR / relative_path).read_text()
+
+
+def render(relative_path: str, tables: Tables, *, value_lists: dict[str, int] | None = None) -> str:
+    """The statement(s) in ``include/sql/<relative_path>`` with the table names filled in.
+
+    ``value_lists`` maps a placeholder to a count: it becomes that many ``%s`` (for ``IN (...)``).
+    """
+    names: dict[str, str] = {key: identifier(value) for key, value in asdict(tables).items()}
+    for name, count in (value_lists or {}).items():
+        if count < 1:
+            raise ValueError(f"{name}: an IN list needs at least one value")
+        names[name] = ", ".join(["%s"] * count)
+    return _read(relative_path).format(**names)
+
+
+def split_statements(script: str) -> list[str]:
+    """Statements of a schema script: each ends with ';' at the end of a line."""
+    statements, current = [], []
+    for line in script.splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    if current and "".join(current).strip():
+        statements.append("\n".join(current))
+    return statements

@@ -1,0 +1,136 @@
+"""S3 operations salesflow needs, on top of the amazon provider's S3Hook."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from salesflow.config import AWS_CONN_ID
+from salesflow.ledger import ObjectVersion
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+# Measured on the local S3: 64 MB parts and 4 threads download 247 MB in 1.3 s (7 s with defaults).
+TRANSFER_PART_BYTES = 64 * MB
+TRANSFER_THREADS = 4
+
+
+class StorageUnavailableError(RuntimeError):
+    """S3 does not answer; the message names the endpoint, never the credentials."""
+
+
+class ObjectChangedError(RuntimeError):
+    """The object under a key is no longer the version this run claimed."""
+
+
+def s3_hook():
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=AWS_CONN_ID)
+
+
+def _endpoint(hook: Any) -> str:
+    try:
+        return hook.conn_config.endpoint_url or f"AWS S3 ({hook.conn_config.region_name or 'default region'})"
+    except Exception:
+        return "S3"
+
+
+def list_versions(hook: Any, bucket: str, prefix: str) -> Iterator[ObjectVersion]:
+    """Every object below `prefix` (all pages), folder markers left out."""
+    try:
+        for item in hook.iter_file_metadata(prefix=prefix, bucket_name=bucket):
+            if item["Key"].endswith("/"):
+                continue
+            yield ObjectVersion(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+    except Exception as error:
+        if type(error).__name__ in (
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ConnectionClosedError",
+        ):
+            raise StorageUnavailableError(f"cannot reach S3 at {_endpoint(hook)}: {error}") from None
+        raise
+
+
+def download_version(hook: Any, bucket: str, version: ObjectVersion, target: Path) -> str:
+    """Download one claimed version to `target`; return its SHA-256.
+
+    The object is checked before and after the transfer, so a version replaced under the same key
+    during the run is never taken for the claimed one.
+    """
+    from boto3.s3.transfer import TransferConfig
+
+    client = hook.get_conn()
+    _check_version(client, bucket, version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    config = TransferConfig(
+        multipart_threshold=TRANSFER_PART_BYTES,
+        multipart_chunksize=TRANSFER_PART_BYTES,
+        max_concurrency=TRANSFER_THREADS,
+    )
+    client.download_file(bucket, version.key, str(partial), Config=config)
+    _check_version(client, bucket, version)
+    partial.replace(target)
+    return file_sha256(target)
+
+
+def _check_version(client: Any, bucket: str, version: ObjectVersion) -> None:
+    head = client.head_object(Bucket=bucket, Key=version.key)
+    etag = head["ETag"].strip('"')
+    if etag != version.etag or int(head["ContentLength"]) != version.size:
+        raise ObjectChangedError(
+            f"s3://{bucket}/{version.key} changed since it was claimed (ETag {version.etag} -> {etag})"
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(4 * MB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def object_exists(client: Any, bucket: str, key: str, etag: str | None = None) -> bool:
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+    except client.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return etag is None or head["ETag"].strip('"') == etag
+
+
+def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
+    """Move one claimed version to `destination_key` in the same bucket; safe to repeat.
+
+    Copies only if the source is still the claimed version, and deletes the source only if it still
+    is after the copy: a newer file uploaded under the same key meanwhile stays where it is.
+    Returns what happened: ``moved``, ``already_moved`` or ``source_replaced``.
+    """
+    client = hook.get_conn()
+    if not object_exists(client, bucket, version.key, version.etag):
+        if object_exists(client, bucket, destination_key):
+            return "already_moved"
+        if object_exists(client, bucket, version.key):
+            return "source_replaced"
+        raise ObjectChangedError(
+            f"s3://{bucket}/{version.key} is gone and was not moved to {destination_key}"
+        )
+    hook.copy_object(
+        source_bucket_key=version.key,
+        dest_bucket_key=destination_key,
+        source_bucket_name=bucket,
+        dest_bucket_name=bucket,
+        CopySourceIfMatch=f'"{version.etag}"',
+    )
+    if object_exists(client, bucket, version.key, version.etag):
+        client.delete_object(Bucket=bucket, Key=version.key)
+        return "moved"
+    return "source_replaced"

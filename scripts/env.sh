@@ -1,0 +1,28 @@
+# Sourced by the Makefile's scripts: the environment salesflow runs in on this machine.
+# Every value can be set beforehand to point elsewhere (another MySQL, another S3 endpoint).
+_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SALESFLOW_ROOT="$_root"
+export PATH="$_root/.venv/bin:$PATH"
+export PYTHONPATH="$_root/plugins:$_root${PYTHONPATH:+:$PYTHONPATH}"
+export SALESFLOW_ENV="${SALESFLOW_ENV:-dev}"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$_root/var/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$_root/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$_root/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__UNIT_TEST_MODE="${AIRFLOW__CORE__UNIT_TEST_MODE:-False}"
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}"
+export AIRFLOW__LOGGING__LOGGING_LEVEL="${AIRFLOW__LOGGING__LOGGING_LEVEL:-INFO}"
+export SPARK_LOCAL_IP=127.0.0.1
+export PYSPARK_PYTHON="$_root/.venv/bin/python"
+export JAVA_TOOL_OPTIONS="${JAVA_TOOL_OPTIONS:--XX:TieredStopAtLevel=1}"
+
+export SALESFLOW_MYSQL_HOST="${SALESFLOW_MYSQL_HOST:-127.0.0.1}"
+export SALESFLOW_MYSQL_PORT="${SALESFLOW_MYSQL_PORT:-3306}"
+export SALESFLOW_MYSQL_USER="${SALESFLOW_MYSQL_USER:-root}"
+export SALESFLOW_MYSQL_PASSWORD="${SALESFLOW_MYSQL_PASSWORD:-}"
+export SALESFLOW_S3_PORT="${SALESFLOW_S3_PORT:-5055}"
+export SALESFLOW_S3_ENDPOINT="${SALESFLOW_S3_ENDPOINT:-http://127.0.0.1:$SALESFLOW_S3_PORT}"
+
+export AIRFLOW_CONN_SALESFLOW_S3="${AIRFLOW_CONN_SALESFLOW_S3:-{\"conn_type\": \"aws\", \"login\": \"salesflow-local\", \"password\": \"salesflow-local-secret\", \"extra\": {\"endpoint_url\": \"$SALESFLOW_S3_ENDPOINT\", \"region_name\": \"us-east-1\"}}}"
+export AIRFLOW_CONN_SALESFLOW_MYSQL="${AIRFLOW_CONN_SALESFLOW_MYSQL:-{\"conn_type\": \"mysql\", \"host\": \"$SALESFLOW_MYSQL_HOST\", \"port\": $SALESFLOW_MYSQL_PORT, \"login\": \"$SALESFLOW_MYSQL_USER\", \"password\": \"$SALESFLOW_MYSQL_PASSWORD\", \"extra\": {\"local_infile\": true}}}"
+export AIRFLOW_CONN_SALESFLOW_SPARK="${AIRFLOW_CONN_SALESFLOW_SPARK:-{\"conn_type\": \"spark\", \"host\": \"local[*]\"}}"

@@ -1,0 +1,44 @@
+"""What every salesflow Spark job shares: the job spec, the session, JDBC reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+JDBC_PASSWORD_ENV = "SALESFLOW_JDBC_PASSWORD"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def read_spec(path: str | Path) -> dict[str, Any]:
+    """The JSON job spec a salesflow task wrote for this job."""
+    return json.loads(Path(path).read_text())
+
+
+def build_session(app_name: str) -> SparkSession:
+    """The session for a job run by spark-submit (master and conf come from spark-submit)."""
+    return (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+
+
+def read_jdbc_table(spark: SparkSession, jdbc: dict[str, Any], table: str) -> DataFrame:
+    """A table read over JDBC; the password comes from the environment only, never argv."""
+    if not _IDENTIFIER.match(table):
+        raise ValueError(f"not a table name: {table!r}")
+    return (
+        spark.read.format("jdbc")
+        .option("url", jdbc["url"])
+        .option("driver", jdbc["driver"])
+        .option("user", jdbc["user"])
+        .option("password", os.environ.get(JDBC_PASSWORD_ENV, ""))
+        .option("dbtable", table)
+        .load()
+    )
