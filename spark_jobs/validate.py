@@ -116,9 +116,8 @@ def read_header_group(spark: SparkSession, paths: list[str], columns: list[str])
     row's offset from the file's first row, plus 2 for the header (it counts records, which is
     the physical line unless a quoted value spans lines).
     """
-    positional = [f"_c{i}" for i in range(len(columns))]
     schema = T.StructType(
-        [T.StructField(name, T.StringType()) for name in positional]
+        [T.StructField(name, T.StringType()) for name in columns]
         + [T.StructField(CORRUPT_COLUMN, T.StringType())]
     )
     raw = (
@@ -139,7 +138,7 @@ def read_header_group(spark: SparkSession, paths: list[str], columns: list[str])
     file_id = F.regexp_extract(F.input_file_name(), r"/(\d+)\.csv$", 1).cast("long")
     return (
         raw.select(
-            *[F.col(p).alias(c) for p, c in zip(positional, columns, strict=True)],
+            *[column(c) for c in columns],
             F.col(CORRUPT_COLUMN),
             file_id.alias("file_id"),
             row_id.alias("_row_id"),
@@ -156,11 +155,11 @@ def read_header_group(spark: SparkSession, paths: list[str], columns: list[str])
 def fold_extra_columns(df: DataFrame, mandatory: list[str], extra_columns: list[str]) -> DataFrame:
     """Mandatory columns as they are, the extras as one JSON text column (header order) or NULL."""
     if extra_columns:
-        additional = F.to_json(F.struct(*[F.col(c) for c in extra_columns]), {"ignoreNullFields": "false"})
+        additional = F.to_json(F.struct(*[column(c) for c in extra_columns]), {"ignoreNullFields": "false"})
     else:
         additional = F.lit(None).cast("string")
     return df.select(
-        *[F.col(c) for c in mandatory],
+        *[column(c) for c in mandatory],
         additional.alias("additional_column"),
         F.col(CORRUPT_COLUMN),
         F.col("file_id"),
@@ -168,8 +167,13 @@ def fold_extra_columns(df: DataFrame, mandatory: list[str], extra_columns: list[
     )
 
 
-def _blank(column: Column) -> Column:
-    return column.isNull() | (F.trim(column) == "")
+def column(name: str) -> Column:
+    """A column by its exact name (header names may hold dots or spaces)."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _blank(value: Column) -> Column:
+    return value.isNull() | (F.trim(value) == "")
 
 
 def _typed(name: str, value: Column) -> tuple[Column, Column]:
@@ -213,22 +217,22 @@ def apply_row_rules(
     column is kept as ``<name>__text`` for the reject files.
     """
     trimmed = df.select(
-        *[F.trim(F.col(c)).alias(c) for c in mandatory],
+        *[F.trim(column(c)).alias(c) for c in mandatory],
         "additional_column",
         CORRUPT_COLUMN,
         "file_id",
         "line_number",
     )
     text_checks: list[tuple[Column, str]] = [(F.col(CORRUPT_COLUMN).isNotNull(), "malformed_row")]
-    text_checks += [(_blank(F.col(c)), f"missing_value:{c}") for c in mandatory]
+    text_checks += [(_blank(column(c)), f"missing_value:{c}") for c in mandatory]
     typed_columns = []
     for c in mandatory:
-        typed, valid = _typed(c, F.col(c))
+        typed, valid = _typed(c, column(c))
         typed_columns.append(typed.alias(c))
         text_checks.append((~valid, f"invalid_type:{c}"))
     typed_df = trimmed.select(
         *typed_columns,
-        *[F.col(c).alias(f"{c}__text") for c in mandatory],
+        *[column(c).alias(f"{c}__text") for c in mandatory],
         "additional_column",
         "file_id",
         "line_number",
@@ -254,7 +258,7 @@ def apply_row_rules(
         (F.col("sales_date") > F.lit(as_of), "future_sales_date"),
     ] + [(F.col(f"_known_{key}").isNull(), code) for _, key, code in known]
     return joined.select(
-        *[F.col(c) for c in mandatory],
+        *[column(c) for c in mandatory],
         "additional_column",
         "file_id",
         "line_number",

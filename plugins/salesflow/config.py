@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from salesflow.crypto import decrypt_value
+from salesflow.crypto import decrypt_value, is_encrypted, load_key
 from salesflow.paths import CONFIG_DIR, PROJECT_ROOT
 
 ENV_VAR = "SALESFLOW_ENV"
@@ -84,13 +84,13 @@ def _apply_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
         node[path[-1]] = value
 
 
-def _decrypt_tree(node: Any, where: str) -> Any:
+def _decrypt_tree(node: Any, where: str, environ: dict[str, str]) -> Any:
     if isinstance(node, dict):
-        return {key: _decrypt_tree(value, f"{where}.{key}") for key, value in node.items()}
+        return {key: _decrypt_tree(value, f"{where}.{key}", environ) for key, value in node.items()}
     if isinstance(node, list):
-        return [_decrypt_tree(value, f"{where}[{i}]") for i, value in enumerate(node)]
-    if isinstance(node, str):
-        return decrypt_value(node, name=where.lstrip("."))
+        return [_decrypt_tree(value, f"{where}[{i}]", environ) for i, value in enumerate(node)]
+    if is_encrypted(node):
+        return decrypt_value(node, load_key(environ), name=where.lstrip("."))
     return node
 
 
@@ -116,7 +116,7 @@ def load_settings(environment: str | None = None, environ: dict[str, str] | None
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read {config_file}: {error}") from None
     _apply_overrides(raw, environ)
-    raw = _decrypt_tree(raw, "")
+    raw = _decrypt_tree(raw, "", environ)
     try:
         storage, local, mysql = raw["storage"], raw["local"], raw["mysql"]
         columns = raw["mandatory_columns"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -29,11 +30,13 @@ class SecretConfigError(RuntimeError):
     """A config secret cannot be decrypted; the message says why, never the secret."""
 
 
-def load_key() -> bytes:
-    key = os.environ.get(KEY_ENV, "").strip()
+def load_key(environ: Mapping[str, str] | None = None) -> bytes:
+    """The Fernet key from the environment variable or the key file (never from the repository)."""
+    environ = os.environ if environ is None else environ
+    key = environ.get(KEY_ENV, "").strip()
     if key:
         return key.encode()
-    key_file = Path(os.environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
+    key_file = Path(environ.get(KEY_FILE_ENV) or DEFAULT_KEY_FILE).expanduser()
     if key_file.is_file():
         return key_file.read_text().strip().encode()
     raise SecretConfigError(

@@ -1,0 +1,199 @@
+"""Shared fixtures: real services, one set per test session.
+
+- S3: a moto server on a free loopback port, started and stopped by PID.
+- MySQL: the server at SALESFLOW_MYSQL_HOST/PORT (MariaDB on 127.0.0.1:3306 here and in CI), with a
+  database of its own per session (``sf_test_<random>``), dropped at the end.
+- Spark: one local session for the whole suite.
+- Airflow: its own AIRFLOW_HOME with a SQLite metadata DB, migrated only when a test needs it.
+
+Everything the session makes has a unique name, so two runs never collide and a failed run leaves
+nothing that breaks the next.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SESSION_TAG = uuid.uuid4().hex[:8]
+_TMP = Path(tempfile.mkdtemp(prefix=f"salesflow-tests-{SESSION_TAG}-"))
+
+# Airflow reads its settings at import: give the session its own home before anything imports it.
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_TMP / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_TMP / 'airflow' / 'airflow.db'}",
+        "SALESFLOW_ENV": "dev",
+        "SALESFLOW__STORAGE__BUCKET": f"sf-test-{SESSION_TAG}",
+        "SALESFLOW__MYSQL__DATABASE": f"sf_test_{SESSION_TAG}",
+        "SALESFLOW__LOCAL__WORK_ROOT": str(_TMP / "work"),
+        "SALESFLOW__LOCAL__ERROR_DIR": str(_TMP / "error"),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+    }
+)
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+(_TMP / "airflow").mkdir(parents=True, exist_ok=True)
+
+MYSQL_HOST = os.environ.get("SALESFLOW_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("SALESFLOW_MYSQL_PORT", "3306"))
+MYSQL_USER = os.environ.get("SALESFLOW_MYSQL_USER", "root")
+MYSQL_PASSWORD = os.environ.get("SALESFLOW_MYSQL_PASSWORD", "")
+os.environ["AIRFLOW_CONN_SALESFLOW_MYSQL"] = json.dumps(
+    {
+        "conn_type": "mysql",
+        "host": MYSQL_HOST,
+        "port": MYSQL_PORT,
+        "login": MYSQL_USER,
+        "password": MYSQL_PASSWORD,
+        "extra": {"local_infile": True},
+    }
+)
+os.environ["AIRFLOW_CONN_SALESFLOW_SPARK"] = json.dumps({"conn_type": "spark", "host": "local[2]"})
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback for the whole session; stopped by its PID."""
+    port = _free_port()
+    log = (_TMP / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"moto server did not start, see {_TMP / 'moto.log'}") from None
+            time.sleep(0.1)
+    os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "sf-test-access-key",
+            "password": "sf-test-secret-key",
+            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        }
+    )
+    yield endpoint
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from salesflow.config import load_settings
+
+    return load_settings()
+
+
+def mysql_connection(database: str | None = None):
+    import pymysql
+
+    return pymysql.connect(
+        host=MYSQL_HOST,
+        port=MYSQL_PORT,
+        user=MYSQL_USER,
+        password=MYSQL_PASSWORD,
+        database=database,
+        autocommit=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def mysql_database(settings) -> Iterator[str]:
+    """The session's own database with schema and seeded dimensions; dropped at the end."""
+    from salesflow.db import init_database
+
+    init_database(settings)
+    yield settings.database
+    conn = mysql_connection()
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{settings.database}`")
+    conn.close()
+
+
+@pytest.fixture
+def db(mysql_database):
+    """A PyMySQL connection to the session database."""
+    conn = mysql_connection(mysql_database)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def bucket(s3_endpoint, settings) -> Iterator[str]:
+    from salesflow.storage import s3_hook
+
+    hook = s3_hook()
+    hook.create_bucket(bucket_name=settings.bucket)
+    yield settings.bucket
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One small local Spark session for the suite, with the JDBC driver on its class path."""
+    from pyspark.sql import SparkSession
+
+    from salesflow.config import load_settings
+
+    session = (
+        SparkSession.builder.master("local[1]")
+        .appName("salesflow-tests")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.jars", load_settings().jdbc_jar)
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+    # py4j logs from __del__ at interpreter exit, after pytest closed its streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's SQLite metadata DB, migrated once for the tests that run a DAG."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ,
+    )
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_TMP, ignore_errors=True)

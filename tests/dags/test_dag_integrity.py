@@ -1,0 +1,44 @@
+"""Every DAG imports cleanly and is configured the way the house style asks."""
+
+from __future__ import annotations
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+
+from salesflow.paths import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert sorted(dagbag.dag_ids) == ["sales_pipeline"]
+
+
+def test_sales_pipeline_shape(dagbag):
+    dag = dagbag.dags["sales_pipeline"]
+    assert set(dag.tags) >= {"salesflow", "sales"}
+    assert dag.catchup is False
+    assert dag.doc_md and "sales_pipeline" in dag.doc_md
+    assert dag.max_active_runs == 1
+    task_ids = [t.task_id for t in dag.topological_sort()]
+    assert task_ids[:5] == [
+        "wait_for_files",
+        "claim_files",
+        "download_files",
+        "validate_files",
+        "quarantine_invalid_files",
+    ]
+    for task in dag.tasks:
+        assert task.retries >= 2, task.task_id
+        assert task.owner == "data-engineering"
+
+
+def test_sensor_is_deferrable_and_watches_the_source_prefix(dagbag):
+    sensor = dagbag.dags["sales_pipeline"].get_task("wait_for_files")
+    assert sensor.deferrable is True
+    assert sensor.bucket_key == "{{ salesflow_settings().prefixes.source }}*"
+    assert sensor.wildcard_match is True
