@@ -4,6 +4,10 @@
 Sales CSV files landing in S3 are claimed in the file ledger, downloaded, validated by Spark and
 either quarantined (S3 error prefix and local error folder, with a reason file) or marked
 `VALIDATED` with their row counts; rejected rows go to the rejects prefix with reason codes.
+The valid rows are enriched with the dimension tables and loaded into MySQL with the two marts
+(recomputed for every month the run touched, from all loaded facts), in one transaction; the
+facts and marts are published as Parquet; the loaded files move to the processed prefix; a run
+report (JSON and Markdown) is written to the reports prefix and printed in the last task's log.
 
 Settings come from `include/config/<SALESFLOW_ENV>.yaml`; credentials from the Airflow
 connections `salesflow_s3`, `salesflow_mysql` and `salesflow_spark`. Every task is keyed by the
@@ -16,7 +20,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import TriggerRule, dag, get_current_context, task
 
 from salesflow.config import AWS_CONN_ID, load_settings
 from salesflow.operators.quarantine import QuarantineOperator
@@ -81,7 +85,68 @@ def sales_pipeline() -> None:
 
     quarantine_invalid_files = QuarantineOperator(task_id="quarantine_invalid_files")
 
-    wait_for_files >> claim_files() >> download_files() >> validate_files >> quarantine_invalid_files
+    transform_and_load = SalesflowSparkSubmitOperator(
+        task_id="transform_and_load",
+        application=str(SPARK_JOBS_DIR / "transform.py"),
+        application_args=["--spec", "{{ ti.xcom_pull(task_ids='download_files') }}"],
+        name="salesflow-transform",
+    )
+
+    @task
+    def publish_parquet() -> dict:
+        """Replace the touched month partitions of the Parquet datasets in S3."""
+        from salesflow.pipeline import publish_parquet as publish
+
+        return publish(load_settings(), get_current_context()["run_id"])
+
+    @task
+    def archive_files() -> dict:
+        """Move the files this run loaded to the processed prefix."""
+        from salesflow.pipeline import archive_loaded_files
+
+        return archive_loaded_files(load_settings(), get_current_context()["run_id"])
+
+    @task
+    def run_report() -> dict:
+        """Write the run report to S3 and print it here."""
+        from salesflow.report import publish_report
+
+        return publish_report(load_settings(), get_current_context()["run_id"])["totals"]
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED)
+    def remove_run_folder() -> None:
+        """The run ended well: its local working folder goes."""
+        import shutil
+
+        from salesflow.pipeline import run_folder
+
+        shutil.rmtree(run_folder(load_settings(), get_current_context()["run_id"]), ignore_errors=True)
+
+    @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
+    def keep_run_folder() -> str:
+        """A task failed: the run's folder stays for inspection (and for the retry); say where."""
+        import logging
+
+        from salesflow.pipeline import run_folder
+
+        folder = str(run_folder(load_settings(), get_current_context()["run_id"]))
+        logging.getLogger(__name__).warning(
+            "a task of this run failed; its working folder is kept: %s", folder
+        )
+        return folder
+
+    loaded = (
+        wait_for_files
+        >> claim_files()
+        >> download_files()
+        >> validate_files
+        >> quarantine_invalid_files
+        >> transform_and_load
+        >> publish_parquet()
+        >> archive_files()
+        >> run_report()
+    )
+    loaded >> [remove_run_folder(), keep_run_folder()]
 
 
 sales_pipeline()

@@ -62,4 +62,10 @@ if [ "$status" -ne 0 ] || ! grep -q "state=success" "$log"; then
   exit 1
 fi
 echo
-echo "demo: done. Look at the tables with: mariadb -h $SALESFLOW_MYSQL_HOST -u $SALESFLOW_MYSQL_USER $SALESFLOW__MYSQL__DATABASE"
+echo "== run report"
+AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli latest-report 2>/dev/null
+echo
+echo "demo: done. Look at the tables with:"
+echo "  mariadb -h $SALESFLOW_MYSQL_HOST -u $SALESFLOW_MYSQL_USER $SALESFLOW__MYSQL__DATABASE \\"
+echo "    -e 'SELECT * FROM sales_team_data_mart ORDER BY sales_month, store_id, total_sales DESC'"
+echo "  (tables: sales, customers_data_mart, sales_team_data_mart, file_ledger, customer, store, product, sales_team)"

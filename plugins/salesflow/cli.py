@@ -43,12 +43,29 @@ def _list_bucket(settings) -> None:
         print(f"{item['Size']:>12}  s3://{settings.bucket}/{item['Key']}")
 
 
+def _latest_report(settings) -> None:
+    from salesflow.storage import s3_hook
+
+    hook = s3_hook()
+    reports = [
+        item
+        for item in hook.iter_file_metadata(prefix=settings.prefixes.reports, bucket_name=settings.bucket)
+        if item["Key"].endswith("/report.md")
+    ]
+    if not reports:
+        print(f"no run report under s3://{settings.bucket}/{settings.prefixes.reports}")
+        return
+    newest = max(reports, key=lambda item: item["LastModified"])
+    print(hook.read_key(newest["Key"], settings.bucket), end="")
+
+
 COMMANDS = {
     "check-mysql": (_check_mysql, "check that MySQL answers"),
     "init-db": (init_database, "create the database, tables and sample dimensions (idempotent)"),
     "create-bucket": (_create_bucket, "create the configured bucket if it is missing"),
     "ledger": (_show_ledger, "print the file ledger"),
     "ls": (_list_bucket, "list the configured bucket"),
+    "latest-report": (_latest_report, "print the newest run report (Markdown)"),
 }
 
 

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 SCHEMA_SCRIPTS = (
     "schema/001_dimensions.sql",
     "schema/002_file_ledger.sql",
+    "schema/003_sales_and_marts.sql",
 )
 SEED_SCRIPTS = ("schema/010_seed_dimensions.sql",)
 

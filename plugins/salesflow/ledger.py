@@ -184,8 +184,13 @@ class FileLedger:
         rows_read: int | None = None,
         rows_loaded: int | None = None,
         rows_rejected: int | None = None,
+        commit: bool = True,
     ) -> None:
-        """Move one entry forward; a repeat of the same move is a no-op, a backward move an error."""
+        """Move one entry forward; a repeat of the same move is a no-op, a backward move an error.
+
+        ``commit=False`` leaves the move in the caller's transaction (the load commits the ledger
+        with the rows it loaded, so LOADED never stands for rows that are not all in MySQL).
+        """
         allowed = ALLOWED_FROM[status]
         with self.conn.cursor() as cursor:
             cursor.execute(
@@ -202,9 +207,13 @@ class FileLedger:
                 ),
             )
             changed = cursor.rowcount
-        self.conn.commit()
+            if changed == 0:
+                cursor.execute(self._sql("select_ids", id_list=1), (entry_id,))
+                row = cursor.fetchone()
+        if commit:
+            self.conn.commit()
         if changed == 0:
-            (current,) = self.get([entry_id]) or (None,)
+            current = LedgerEntry.from_row(row) if row else None
             if current is None:
                 raise LedgerTransitionError(f"ledger entry {entry_id} does not exist")
             if current.status != status:

@@ -15,7 +15,7 @@ from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.db import connect, mysql_hook
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion
 from salesflow.paths import path_inside, relative_key, sanitize_name
-from salesflow.storage import ObjectChangedError, download_version, list_versions, s3_hook
+from salesflow.storage import ObjectChangedError, download_version, list_versions, move_version, s3_hook
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,17 @@ def run_folder(settings: Settings, run_id: str) -> Path:
     return settings.work_root / sanitize_name(run_id)
 
 
-def validate_spec_path(settings: Settings, run_id: str) -> Path:
-    return run_folder(settings, run_id) / "validate_spec.json"
+def spark_spec_path(settings: Settings, run_id: str) -> Path:
+    """The job spec both Spark jobs of the run read."""
+    return run_folder(settings, run_id) / "spark_spec.json"
 
 
 def validation_dir(settings: Settings, run_id: str) -> Path:
     return run_folder(settings, run_id) / "validation"
+
+
+def transform_dir(settings: Settings, run_id: str) -> Path:
+    return run_folder(settings, run_id) / "transform"
 
 
 def local_download_path(settings: Settings, run_id: str, entry_id: int) -> Path:
@@ -85,19 +90,23 @@ def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
         for entry in ledger.entries_for_run(settings.bucket, run_id):
-            if entry.status not in IN_FLIGHT:
+            if entry.status not in (*IN_FLIGHT, FileStatus.DUPLICATE):
                 log.info("download: %s is %s already, nothing to do", entry.object_key, entry.status)
                 continue
             target = local_download_path(settings, run_id, entry.id)
             try:
                 sha256 = download_version(hook, settings.bucket, version_of(entry), target)
             except ObjectChangedError as error:
+                if entry.status == FileStatus.DUPLICATE:
+                    continue  # moved aside by an earlier try of this run
                 ledger.transition(entry.id, FileStatus.FAILED, reason="changed_during_run")
                 log.warning("download: %s; marked FAILED, the new version is claimed next run", error)
                 continue
-            owner = ledger.record_content(entry.id, sha256)
+            pre_reason = entry.reason if entry.status == FileStatus.DUPLICATE else None
+            owner = None if pre_reason else ledger.record_content(entry.id, sha256)
             if owner is not None:
-                target.unlink()
+                # Not loaded again; the quarantine step moves it aside with this reason.
+                pre_reason = f"duplicate_of:{owner.object_key} ({owner.status})"
                 log.info(
                     "download: %s has the same bytes as %s (ledger id %d, %s): DUPLICATE, not loaded again",
                     entry.object_key,
@@ -105,8 +114,6 @@ def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
                     owner.id,
                     owner.status,
                 )
-                continue
-            pre_reason = None
             relative = relative_key(entry.object_key, settings.prefixes.source)
             if relative is None or path_inside(settings.error_dir, relative) is None:
                 pre_reason = "unsafe_key"
@@ -134,6 +141,7 @@ def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
         "mandatory_columns": list(settings.mandatory_columns),
         "files": files,
         "output_dir": str(validation_dir(settings, run_id)),
+        "transform_dir": str(transform_dir(settings, run_id)),
         "jdbc": jdbc_settings(settings),
         "tables": {
             "customer": settings.tables.customer,
@@ -142,7 +150,7 @@ def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
             "sales_team": settings.tables.sales_team,
         },
     }
-    spec_path = validate_spec_path(settings, run_id)
+    spec_path = spark_spec_path(settings, run_id)
     spec_path.parent.mkdir(parents=True, exist_ok=True)
     spec_path.write_text(json.dumps(spec, indent=2))
     log.info("download: %d files ready for validation; spec %s", len(files), spec_path)
@@ -152,3 +160,86 @@ def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
 def read_manifest(settings: Settings, run_id: str) -> dict[str, Any]:
     path = validation_dir(settings, run_id) / "manifest.json"
     return json.loads(path.read_text())
+
+
+def read_transform_result(settings: Settings, run_id: str) -> dict[str, Any] | None:
+    path = transform_dir(settings, run_id) / "result.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# Local Parquet dataset -> (S3 prefix attribute, month partition column).
+PARQUET_DATASETS = {
+    "sales": ("partitioned_mart", "sales_month"),
+    "customer_mart": ("customer_mart", "sales_date_month"),
+    "sales_team_mart": ("sales_team_mart", "sales_month"),
+}
+
+
+def publish_parquet(settings: Settings, run_id: str) -> dict[str, int]:
+    """Replace the touched month partitions of the three Parquet datasets in S3.
+
+    Files get fixed names (``part-00000.parquet``, ...) so the same run publishes the same keys;
+    new files are uploaded first and stale ones deleted after, so a partition is never missing.
+    """
+    result = read_transform_result(settings, run_id)
+    if not result or not result["months"]:
+        log.info("publish: no month was touched by this run; nothing to publish")
+        return {}
+    hook = s3_hook()
+    uploaded: dict[str, int] = {}
+    for dataset, (prefix_name, month_column) in PARQUET_DATASETS.items():
+        local_root = transform_dir(settings, run_id) / "parquet" / dataset
+        prefix = getattr(settings.prefixes, prefix_name)
+        for month in result["months"]:
+            month_dir = f"{month_column}={month}"
+            wanted: set[str] = set()
+            leaves = sorted({p.parent for p in (local_root / month_dir).rglob("part-*.parquet")})
+            for leaf in leaves:
+                for index, part in enumerate(sorted(leaf.glob("part-*.parquet"))):
+                    key = f"{prefix}{leaf.relative_to(local_root).as_posix()}/part-{index:05d}.parquet"
+                    hook.load_file(str(part), key=key, bucket_name=settings.bucket, replace=True)
+                    wanted.add(key)
+            stale = [
+                item["Key"]
+                for item in hook.iter_file_metadata(
+                    prefix=f"{prefix}{month_dir}/", bucket_name=settings.bucket
+                )
+                if item["Key"] not in wanted
+            ]
+            if stale:
+                hook.delete_objects(settings.bucket, stale)
+            uploaded[f"{prefix}{month_dir}/"] = len(wanted)
+            log.info(
+                "publish: s3://%s/%s%s/ now holds %d files (%d stale removed)",
+                settings.bucket,
+                prefix,
+                month_dir,
+                len(wanted),
+                len(stale),
+            )
+    return uploaded
+
+
+def archive_loaded_files(settings: Settings, run_id: str) -> dict[str, str]:
+    """Move this run's LOADED files from the source prefix to the processed prefix (key kept below it).
+
+    Only the exact versions this run claimed move: a file that arrived during the run, or a new
+    version uploaded under the same key, stays for the next run.
+    """
+    hook = s3_hook()
+    with connect(settings) as conn:
+        entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
+    outcome = {}
+    for entry in entries:
+        if entry.status != FileStatus.LOADED:
+            continue
+        destination = settings.prefixes.processed + entry.object_key[len(settings.prefixes.source) :]
+        outcome[entry.object_key] = move_version(hook, settings.bucket, version_of(entry), destination)
+        log.info(
+            "archive: %s -> s3://%s/%s (%s)",
+            entry.object_key,
+            settings.bucket,
+            destination,
+            outcome[entry.object_key],
+        )
+    return outcome

@@ -81,7 +81,12 @@ def download_version(hook: Any, bucket: str, version: ObjectVersion, target: Pat
 
 
 def _check_version(client: Any, bucket: str, version: ObjectVersion) -> None:
-    head = client.head_object(Bucket=bucket, Key=version.key)
+    try:
+        head = client.head_object(Bucket=bucket, Key=version.key)
+    except client.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            raise ObjectChangedError(f"s3://{bucket}/{version.key} is gone since it was claimed") from None
+        raise
     etag = head["ETag"].strip('"')
     if etag != version.etag or int(head["ContentLength"]) != version.size:
         raise ObjectChangedError(

@@ -87,7 +87,8 @@ class QuarantineOperator(BaseOperator):
                     if downloaded.exists():
                         _write_atomically(local, source=downloaded)
                     _write_atomically(local.with_name(local.name + ".reason.json"), reason_file)
-                    ledger.transition(entry["file_id"], FileStatus.QUARANTINED, reason=entry["reason"])
+                    if ledger_entry.status != FileStatus.DUPLICATE:  # a duplicate keeps its own status
+                        ledger.transition(entry["file_id"], FileStatus.QUARANTINED, reason=entry["reason"])
                     self.log.info(
                         "quarantined %s: %s (S3: %s to s3://%s/%s; local: %s)",
                         entry["object_key"],

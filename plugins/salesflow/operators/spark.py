@@ -29,7 +29,10 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         self.conf = {**settings.spark_conf, **(self.conf or {})}
         self.jars = ",".join(filter(None, [settings.jdbc_jar, self.jars]))
         connection = MySqlHook.get_connection(MYSQL_CONN_ID)
-        python_path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+        # The jobs import spark_jobs.* and, for the ledger and SQL files, the salesflow package.
+        python_path = os.pathsep.join(
+            filter(None, [str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH")])
+        )
         self.env_vars = {
             **(self.env_vars or {}),
             "PYTHONPATH": python_path,

@@ -1,0 +1,1 @@
+DELETE FROM {sales} WHERE file_id IN ({file_ids})
