@@ -11,7 +11,7 @@ export SALESFLOW__MYSQL__DATABASE=${DEMO_DATABASE:-salesflow_demo}
 export SALESFLOW__STORAGE__BUCKET=${DEMO_BUCKET:-salesflow-demo}
 export SALESFLOW__LOCAL__WORK_ROOT="$SALESFLOW_ROOT/var/demo/work"
 export SALESFLOW__LOCAL__ERROR_DIR="$SALESFLOW_ROOT/var/demo/error"
-rows=${ROWS:-200000}
+rows=${ROWS:-300000}
 files=${FILES:-4}
 
 python -m salesflow.cli check-mysql >/dev/null || exit 3

@@ -6,60 +6,161 @@ import csv
 import io
 import json
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from include.sample_data.generate import bad_case_files, good_files
-from salesflow.db import connect
+from include.sample_data import dimensions as dims
+from include.sample_data.generate import GeneratedFile, bad_case_files, good_files
+from salesflow.db import connect, init_database
 from salesflow.ledger import FileLedger
 from salesflow.storage import s3_hook
+from tests.conftest import mysql_connection
 
 pytestmark = pytest.mark.e2e
 
+TABLES = (
+    "sales",
+    "customers_data_mart",
+    "sales_team_data_mart",
+    "customer",
+    "store",
+    "product",
+    "sales_team",
+)
+
 
 @pytest.fixture
-def isolated(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
-    """A bucket and local folders of this test's own."""
-    bucket = f"sf-e2e-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("SALESFLOW__STORAGE__BUCKET", bucket)
-    monkeypatch.setenv("SALESFLOW__LOCAL__WORK_ROOT", str(tmp_path / "work"))
-    monkeypatch.setenv("SALESFLOW__LOCAL__ERROR_DIR", str(tmp_path / "error"))
-    s3_hook().create_bucket(bucket_name=bucket)
+def environment(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
+    """Switches to a bucket, database and folders of their own; returns the settings."""
     from salesflow.config import load_settings
 
-    return load_settings()
+    made: list[str] = []
+
+    def switch(name: str):
+        tag = f"{name}_{uuid.uuid4().hex[:6]}"
+        monkeypatch.setenv("SALESFLOW__STORAGE__BUCKET", f"sf-e2e-{tag}".replace("_", "-"))
+        monkeypatch.setenv("SALESFLOW__MYSQL__DATABASE", f"sf_e2e_{tag}")
+        monkeypatch.setenv("SALESFLOW__LOCAL__WORK_ROOT", str(tmp_path / tag / "work"))
+        monkeypatch.setenv("SALESFLOW__LOCAL__ERROR_DIR", str(tmp_path / tag / "error"))
+        settings = load_settings()
+        s3_hook().create_bucket(bucket_name=settings.bucket)
+        init_database(settings)
+        made.append(settings.database)
+        return settings
+
+    yield switch
+    conn = mysql_connection()
+    with conn.cursor() as cursor:
+        for database in made:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+    conn.close()
 
 
-def run_dag(logical_date: datetime):
+def upload(settings, files: list[GeneratedFile]) -> None:
+    hook = s3_hook()
+    for generated in files:
+        hook.load_bytes(generated.content, key=f"sales_data/{generated.name}", bucket_name=settings.bucket)
+
+
+def run_dag(logical_date: datetime, **test_args):
     from airflow.dag_processing.dagbag import DagBag
 
     from salesflow.paths import PROJECT_ROOT
 
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).get_dag("sales_pipeline")
-    return dag.test(logical_date=logical_date)
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags["sales_pipeline"]
+    # A fixed run_after gives a fixed run id: the same call is the same run, run again.
+    dag_run = dag.test(logical_date=logical_date, run_after=logical_date, **test_args)
+    assert dag_run.state == "success"
+    return dag_run
 
 
-def listing(bucket: str) -> list[str]:
-    return sorted(item["Key"] for item in s3_hook().iter_file_metadata(prefix="", bucket_name=bucket))
+def listing(bucket: str) -> dict[str, int]:
+    return {item["Key"]: item["Size"] for item in s3_hook().iter_file_metadata(prefix="", bucket_name=bucket)}
 
 
-def test_first_half_claims_validates_and_quarantines(isolated):
-    settings = isolated
-    hook = s3_hook()
-    good = good_files(rows=300, files=2, seed=7, start_month=date(2024, 1, 1), months=2)
+def query(settings, sql: str) -> list[tuple]:
+    conn = mysql_connection(settings.database)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql)
+            return list(cursor.fetchall())
+    finally:
+        conn.close()
+
+
+def state(settings) -> dict:
+    """Everything a run leaves behind: table checksums, the ledger, the S3 listing."""
+    checksums = {table: query(settings, f"CHECKSUM TABLE {table}")[0][1] for table in TABLES}
+    ledger = query(
+        settings,
+        "SELECT id, object_key, etag, size_bytes, sha256, status, run_id, attempts, rows_read, rows_loaded, "
+        "rows_rejected, reason, duplicate_of, claimed_at, updated_at FROM file_ledger ORDER BY id",
+    )
+    return {"tables": checksums, "ledger": ledger, "s3": listing(settings.bucket)}
+
+
+def valid_rows(files: list[GeneratedFile]) -> list[dict[str, str]]:
+    """The rows that must load, read independently with Python's csv module."""
+    rows = []
+    for generated in files:
+        if generated.expected != "valid":
+            continue
+        records = list(csv.DictReader(io.StringIO(generated.content.decode())))
+        good_count = len(records) - len(generated.rejected_reasons)  # the bad rows come last
+        rows += [{k.strip().lower(): v for k, v in r.items()} for r in records[:good_count]]
+    return rows
+
+
+def expected_marts(rows: list[dict[str, str]]) -> tuple[list[tuple], list[tuple]]:
+    """Both marts computed independently: plain Python and Decimal."""
+    customers = {c.customer_id: c for c in dims.customers()}
+    people = {p.id: p for p in dims.sales_team()}
+    by_customer: dict[tuple, Decimal] = defaultdict(Decimal)
+    by_person: dict[tuple, Decimal] = defaultdict(Decimal)
+    for r in rows:
+        month = r["sales_date"][:7]
+        by_customer[(int(r["customer_id"]), month)] += Decimal(r["total_cost"])
+        by_person[(int(r["store_id"]), int(r["sales_person_id"]), month)] += Decimal(r["total_cost"])
+    customer_mart = sorted(
+        (cid, f"{customers[cid].first_name} {customers[cid].last_name}", customers[cid].address,
+         customers[cid].phone_number, month, total)
+        for (cid, month), total in by_customer.items()
+    )  # fmt: skip
+    best: dict[tuple, Decimal] = defaultdict(Decimal)
+    for (store, _, month), total in by_person.items():
+        best[(store, month)] = max(best[(store, month)], total)
+    team_mart = sorted(
+        (store, pid, f"{people[pid].first_name} {people[pid].last_name}", month, total,
+         (total * Decimal("0.01")).quantize(Decimal("0.01"), ROUND_HALF_UP) if total == best[(store, month)]
+         else Decimal("0.00"))
+        for (store, pid, month), total in by_person.items()
+    )  # fmt: skip
+    return customer_mart, team_mart
+
+
+def marts(settings) -> tuple[list[tuple], list[tuple]]:
+    return (
+        query(settings, "SELECT * FROM customers_data_mart ORDER BY customer_id, sales_date_month"),
+        query(settings, "SELECT * FROM sales_team_data_mart ORDER BY store_id, sales_person_id, sales_month"),
+    )
+
+
+def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
+    settings = environment("full")
+    good = good_files(rows=3000, files=3, seed=7, start_month=date(2024, 1, 1), months=2)
     bad = bad_case_files(seed=7, start_month=date(2024, 1, 1))
     files = {f"sales_data/{g.name}": g for g in good + bad}
-    for key, generated in files.items():
-        hook.load_bytes(generated.content, key=key, bucket_name=settings.bucket)
+    upload(settings, good + bad)
     copy_key = "sales_data/zz_copy_of_first.csv"  # the same bytes as the first good file
-    hook.load_bytes(good[0].content, key=copy_key, bucket_name=settings.bucket)
+    s3_hook().load_bytes(good[0].content, key=copy_key, bucket_name=settings.bucket)
 
-    dag_run = run_dag(datetime(2024, 6, 1, tzinfo=UTC))
-    assert dag_run.state == "success"
+    logical_date = datetime(2024, 6, 1, tzinfo=UTC)
+    dag_run = run_dag(logical_date)
 
-    # Ledger: every file version has its outcome and exact counts.
+    # Ledger: every file version has its outcome and exact counts; read = loaded + rejected.
     with connect(settings) as conn:
         entries = {
             e.object_key: e
@@ -68,44 +169,127 @@ def test_first_half_claims_validates_and_quarantines(isolated):
     expected = {}
     for key, generated in files.items():
         data_lines = generated.content.count(b"\n") - 1
+        rejected = len(generated.rejected_reasons)
         if generated.expected == "valid":
-            expected[key] = ("VALIDATED", None, data_lines, len(generated.rejected_reasons))
+            expected[key] = ("LOADED", None, data_lines, data_lines - rejected, rejected)
         else:
-            expected[key] = ("QUARANTINED", generated.expected, None, None)
+            expected[key] = ("QUARANTINED", generated.expected, None, None, None)
     first_key = f"sales_data/{good[0].name}"
-    expected[copy_key] = ("DUPLICATE", f"duplicate_of:{first_key} (CLAIMED)", None, None)
-    assert {k: (e.status, e.reason, e.rows_read, e.rows_rejected) for k, e in entries.items()} == expected
+    expected[copy_key] = ("DUPLICATE", f"duplicate_of:{first_key} (CLAIMED)", None, None, None)
+    assert {
+        k: (e.status, e.reason, e.rows_read, e.rows_loaded, e.rows_rejected) for k, e in entries.items()
+    } == expected
     assert entries[copy_key].duplicate_of == entries[first_key].id
-    assert sum(e.rows_read or 0 for e in entries.values()) == 300 + 6 + 4 + 18
 
-    # S3: bad files moved to the error prefix with reason files; rejected rows in the rejects prefix.
+    # MySQL: the facts are the valid rows, each once; the marts equal an independent computation.
+    rows = valid_rows(good + bad)
+    assert query(settings, "SELECT COUNT(*), SUM(total_cost) FROM sales") == [
+        (len(rows), sum(Decimal(r["total_cost"]) for r in rows))
+    ]
+    per_file = dict(query(settings, "SELECT file_id, COUNT(*) FROM sales GROUP BY file_id"))
+    assert per_file == {e.id: e.rows_loaded for e in entries.values() if e.status == "LOADED"}
+    extra = entries["sales_data/sales_extra_columns.csv"].id
+    assert {
+        row[0] for row in query(settings, f"SELECT additional_column FROM sales WHERE file_id = {extra}")
+    } <= {
+        '{"payment_mode":"UPI","channel":"store"}',
+        '{"payment_mode":"cash","channel":"store"}',
+        '{"payment_mode":"card","channel":"store"}',
+    }
+    assert marts(settings) == expected_marts(rows)
+
+    # S3: loaded files archived, bad ones in the error prefix, rejects, Parquet, the report.
     bad_rows_id = entries["sales_data/sales_bad_rows.csv"].id
-    assert listing(settings.bucket) == sorted(
-        [f"sales_data/{g.name}" for g in good]
-        + ["sales_data/sales_bad_rows.csv", "sales_data/sales_extra_columns.csv", copy_key]
-        + [
-            f"sales_data_error/{name}{suffix}"
-            for name in ("sales_empty.csv", "sales_missing_column.csv", "sales_summary.xlsx")
-            for suffix in ("", ".reason.json")
-        ]
-        + [f"sales_data_rejects/sales_bad_rows.csv.{bad_rows_id}.rejected.csv"]
+    keys = set(listing(settings.bucket))
+    loaded_names = [g.name for g in good] + ["sales_bad_rows.csv", "sales_extra_columns.csv"]
+    quarantined = [
+        "sales_empty.csv",
+        "sales_missing_column.csv",
+        "sales_summary.xlsx",
+        "zz_copy_of_first.csv",
+    ]
+    months = ["2024-01", "2024-02"]
+    report_prefix = "sales_run_reports/" + dag_run.run_id.replace(":", "_").replace("+", "_")
+    assert keys == (
+        {f"sales_data_processed/{name}" for name in loaded_names}
+        | {f"sales_data_error/{name}{suffix}" for name in quarantined for suffix in ("", ".reason.json")}
+        | {f"sales_data_rejects/sales_bad_rows.csv.{bad_rows_id}.rejected.csv"}
+        | {
+            f"sales_partitioned_data_mart/sales_month={m}/store_id={s}/part-00000.parquet"
+            for m in months
+            for s in dims.STORE_IDS
+        }
+        | {f"customer_data_mart/sales_date_month={m}/part-00000.parquet" for m in months}
+        | {f"sales_data_mart/sales_month={m}/part-00000.parquet" for m in months}
+        | {f"{report_prefix}/report.json", f"{report_prefix}/report.md"}
     )
-    rejects = hook.read_key(
+    rejects = s3_hook().read_key(
         f"sales_data_rejects/sales_bad_rows.csv.{bad_rows_id}.rejected.csv", settings.bucket
     )
     reasons = Counter(row["reject_reason"] for row in csv.DictReader(io.StringIO(rejects)))
-    bad_rows_file = next(g for g in bad if g.name == "sales_bad_rows.csv")
-    assert reasons == Counter(bad_rows_file.rejected_reasons)
+    assert reasons == Counter(next(g for g in bad if g.name == "sales_bad_rows.csv").rejected_reasons)
 
-    # Local: the error folder holds each quarantined file, byte for byte, with its reason file.
-    error_files = sorted(p.name for p in settings.error_dir.iterdir())
-    assert error_files == sorted(
-        f"{n}{s}"
-        for n in ("sales_empty.csv", "sales_missing_column.csv", "sales_summary.xlsx")
-        for s in ("", ".reason.json")
+    # The report's counts match the tables.
+    report = json.loads(s3_hook().read_key(f"{report_prefix}/report.json", settings.bucket))
+    assert report["totals"]["rows_loaded"] == len(rows)
+    assert (
+        report["totals"]["rows_read"] == report["totals"]["rows_loaded"] + report["totals"]["rows_rejected"]
+    )
+    assert (report["totals"]["loaded"], report["totals"]["quarantined"], report["duplicates_skipped"]) == (
+        5,
+        3,
+        1,
+    )
+    assert report["months_recomputed"] == months
+    assert report["mart_rows_written"] == {
+        "customers_data_mart": len(marts(settings)[0]),
+        "sales_team_data_mart": len(marts(settings)[1]),
+    }
+    by_key = {f["object_key"]: f for f in report["files"]}
+    assert by_key["sales_data/sales_bad_rows.csv"]["rejected_by_reason"] == dict(sorted(reasons.items()))
+
+    # Local: the error folder holds each quarantined file with its reason; the run folder is gone.
+    assert sorted(p.name for p in settings.error_dir.iterdir()) == sorted(
+        f"{n}{s}" for n in quarantined for s in ("", ".reason.json")
     )
     assert (settings.error_dir / "sales_missing_column.csv").read_bytes() == files[
         "sales_data/sales_missing_column.csv"
     ].content
-    reason = json.loads((settings.error_dir / "sales_missing_column.csv.reason.json").read_text())
-    assert reason["reason"] == "missing_columns:total_cost"
+    assert not any(settings.work_root.iterdir())
+
+    # The same run again changes nothing: tables, ledger, S3. (The sensor is passed over: the
+    # source prefix is empty now, so it would skip the run before the claim even looks.)
+    before = state(settings)
+    again = run_dag(logical_date, mark_success_pattern="^wait_for_files$")
+    assert again.run_id == dag_run.run_id
+    states = {ti.task_id: ti.state for ti in again.get_task_instances()}
+    assert (states["claim_files"], states["download_files"], states["remove_run_folder"]) == (
+        "success",
+        "skipped",
+        "success",
+    )
+    assert state(settings) == before
+
+
+def test_a_month_over_two_runs_ends_as_one_run_over_both(environment):
+    first = good_files(rows=1200, files=2, seed=21, start_month=date(2024, 5, 1), months=1)
+    second = good_files(rows=900, files=1, seed=22, start_month=date(2024, 5, 1), months=1)
+
+    split = environment("split")
+    upload(split, first)
+    run_dag(datetime(2024, 6, 1, tzinfo=UTC))
+    after_first = marts(split)
+    upload(split, second)
+    run_dag(datetime(2024, 6, 2, tzinfo=UTC))
+
+    together = environment("together")
+    upload(together, first + second)
+    run_dag(datetime(2024, 6, 1, tzinfo=UTC))
+
+    assert marts(split) == marts(together) == expected_marts(valid_rows(first + second))
+    assert after_first == expected_marts(valid_rows(first))
+    assert (
+        query(split, "SELECT COUNT(*) FROM sales")
+        == query(together, "SELECT COUNT(*) FROM sales")
+        == [(2100,)]
+    )
