@@ -1,0 +1,125 @@
+"""Measures the bulk-load methods for the fact table on this machine (the README quotes the result).
+
+    python -m include.benchmarks.load_methods --rows 1000000
+
+Each method loads the same rows into a fresh copy of the real ``sales`` table (primary key and the
+month index) in a scratch database, which is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from salesflow.config import load_settings
+from salesflow.db import connect
+from salesflow.sql import identifier, render
+from spark_jobs.transform import FACT_COLUMNS, write_load_csv
+
+
+def facts(spark: SparkSession, rows: int):
+    n = F.col("id")
+    return spark.range(rows).select(
+        (n % 10 + 1).alias("file_id"),
+        (n + 2).alias("line_number"),
+        (n % 250 + 1).cast("int").alias("customer_id"),
+        (n % 4 + 121).cast("int").alias("store_id"),
+        (n % 12 + 1).cast("int").alias("product_id"),
+        F.lit("basmati rice").alias("product_name"),
+        F.date_add(F.lit("2024-01-01").cast("date"), (n % 90).cast("int")).alias("sales_date"),
+        F.concat(F.lit("2024-0"), (n % 3 + 1).cast("string")).alias("sales_month"),
+        (n % 16 + 1).cast("int").alias("sales_person_id"),
+        F.lit("145.75").cast("decimal(10,2)").alias("price"),
+        (n % 10 + 1).cast("int").alias("quantity"),
+        (F.lit("145.75").cast("decimal(10,2)") * (n % 10 + 1)).cast("decimal(12,2)").alias("total_cost"),
+        F.when(n % 5 == 0, F.lit('{"payment_mode":"UPI"}')).alias("additional_column"),
+        F.lit("Aarav Sharma").alias("customer_full_name"),
+        F.lit("Diya Iyer").alias("sales_person_full_name"),
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+    database = f"sf_measure_{os.getpid()}"
+    os.environ["SALESFLOW__MYSQL__DATABASE"] = database
+    settings = load_settings()
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.jars", settings.jdbc_jar)
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    connection = (
+        __import__("salesflow.db", fromlist=["mysql_hook"]).mysql_hook(None).get_connection("salesflow_mysql")
+    )
+    url = f"jdbc:mysql://{connection.host}:{connection.port or 3306}/{database}"
+    results: dict[str, float] = {}
+    with connect(settings, database=None) as conn, conn.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{identifier(database)}`")
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            data = facts(spark, args.rows).cache()
+            data.count()
+            started = time.perf_counter()
+            parts = write_load_csv(data, Path(tmp) / "csv", partitions=2)
+            results["spark_write_csv_2_parts"] = time.perf_counter() - started
+
+            def fresh_table() -> None:
+                with connect(settings) as conn, conn.cursor() as cursor:
+                    cursor.execute("DROP TABLE IF EXISTS sales")
+                    ddl = render("schema/003_sales_and_marts.sql", settings.tables)
+                    cursor.execute(ddl.split(";")[0].split("\n", 3)[3])
+
+            fresh_table()
+            with connect(settings) as conn, conn.cursor() as cursor:
+                started = time.perf_counter()
+                for part in parts:
+                    cursor.execute(render("load/load_sales.sql", settings.tables), (str(part),))
+                conn.commit()
+                results["load_data_local_infile"] = time.perf_counter() - started
+
+            for name, flags in (
+                ("spark_jdbc_rewrite_batched_2_partitions", "rewriteBatchedStatements=true"),
+                ("spark_jdbc_bulk_stmts_2_partitions", "useBulkStmts=true"),
+            ):
+                fresh_table()
+                started = time.perf_counter()
+                data.repartition(2).write.format("jdbc").mode("append").options(
+                    url=f"{url}?{flags}", driver=settings.jdbc_driver, dbtable="sales", user=connection.login,
+                    password=connection.password or "", batchsize="10000", isolationLevel="READ_COMMITTED",
+                ).save()  # fmt: skip
+                results[name] = time.perf_counter() - started
+
+            fresh_table()
+            rows = [tuple(r) for r in data.limit(min(args.rows, 200_000)).collect()]
+            placeholders = ", ".join(["%s"] * len(FACT_COLUMNS))
+            statement = f"INSERT INTO sales ({', '.join(FACT_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
+            with connect(settings) as conn, conn.cursor() as cursor:
+                started = time.perf_counter()
+                for start in range(0, len(rows), 10_000):
+                    cursor.executemany(statement, rows[start : start + 10_000])
+                conn.commit()
+                results["executemany_10k_batches_scaled"] = (
+                    (time.perf_counter() - started) * args.rows / len(rows)
+                )
+    finally:
+        with connect(settings, database=None) as conn, conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{identifier(database)}`")
+        spark.stop()
+    print(json.dumps({"rows": args.rows, "seconds": {k: round(v, 1) for k, v in results.items()}}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
