@@ -1,9 +1,10 @@
 # salesflow: the targets a newcomer looks for. Each installs what is missing first.
-.PHONY: help demo test lint format data clean
+.PHONY: help demo test test-heavy lint format data clean
 
 help:
 	@echo "make demo    run the pipeline end to end on generated data (local S3, MySQL, Spark)"
 	@echo "make test    lint and run the test suite against the real services"
+	@echo "make test-heavy  the long suites: real Airflow scheduler, Spark cluster, fault injection"
 	@echo "make lint    ruff check and format check"
 	@echo "make data    write sample CSV files to var/data (ROWS=, FILES=, SEED=)"
 	@echo "make clean   remove var/ (local runs, demo state, Airflow home)"
@@ -13,6 +14,9 @@ demo:
 
 test:
 	scripts/test.sh
+
+test-heavy:
+	scripts/test.sh --heavy
 
 lint:
 	scripts/bootstrap.sh
