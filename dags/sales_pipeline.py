@@ -16,14 +16,15 @@ run id and the files the run claimed, so retries and re-runs end in the same sta
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk import TriggerRule, dag, get_current_context, task
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 
 from salesflow.config import AWS_CONN_ID, load_settings
 from salesflow.operators.quarantine import QuarantineOperator
+from salesflow.operators.sensors import SalesFilesSensor
 from salesflow.operators.spark import SalesflowSparkSubmitOperator
 from salesflow.paths import SPARK_JOBS_DIR
 
@@ -44,17 +45,32 @@ from salesflow.paths import SPARK_JOBS_DIR
     },
     # Settings are read when a task runs, never when the file is parsed.
     user_defined_macros={"salesflow_settings": load_settings},
+    params={
+        "recompute_months": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
+            uniqueItems=True,
+            title="Recompute months",
+            description=(
+                "Months (YYYY-MM) whose marts and Parquet partitions are rebuilt from the loaded "
+                "facts, for example after a dimension table was corrected. The run does not wait "
+                "for new files; new files present are loaded as usual. Empty: the normal run."
+            ),
+        ),
+    },
 )
 def sales_pipeline() -> None:
-    wait_for_files = S3KeySensor(
+    wait_for_files = SalesFilesSensor(
         task_id="wait_for_files",
         aws_conn_id=AWS_CONN_ID,
         bucket_name="{{ salesflow_settings().bucket }}",
         bucket_key="{{ salesflow_settings().prefixes.source }}*",
         wildcard_match=True,
         deferrable=True,
-        poke_interval=60,
-        timeout=timedelta(hours=6).total_seconds(),
+        # How often and how long a run waits for a first file before it is skipped (soft_fail).
+        poke_interval=float(os.environ.get("SALESFLOW_SENSOR_POKE_SECONDS", 60)),
+        timeout=float(os.environ.get("SALESFLOW_SENSOR_TIMEOUT_SECONDS", timedelta(hours=6).total_seconds())),
         soft_fail=True,
     )
 
@@ -63,8 +79,11 @@ def sales_pipeline() -> None:
         """Claim every new file version under the source prefix for this run (atomic)."""
         from salesflow.pipeline import claim_new_files
 
-        summary = claim_new_files(load_settings(), get_current_context()["run_id"])
-        return summary if summary["claimed"] else {}
+        context = get_current_context()
+        summary = claim_new_files(load_settings(), context["run_id"])
+        months = context["params"]["recompute_months"]
+        # Nothing new and nothing to recompute: the rest of the run is skipped.
+        return {**summary, "recompute_months": months} if summary["claimed"] or months else {}
 
     @task
     def download_files() -> str:
@@ -74,7 +93,9 @@ def sales_pipeline() -> None:
         context = get_current_context()
         # The day the run is for: its data interval end, or the trigger time of a manual run.
         as_of = context.get("data_interval_end") or context["dag_run"].run_after
-        return download_claimed_files(load_settings(), context["run_id"], as_of.date())
+        return download_claimed_files(
+            load_settings(), context["run_id"], as_of.date(), context["params"]["recompute_months"]
+        )
 
     validate_files = SalesflowSparkSubmitOperator(
         task_id="validate_files",

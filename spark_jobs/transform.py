@@ -26,8 +26,6 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -187,21 +185,6 @@ def _mysql_connection(jdbc: dict[str, Any], database: str):
     )
 
 
-@contextmanager
-def marts_lock(conn: Any, name: str) -> Iterator[None]:
-    """A MySQL named lock: one run at a time reads-then-replaces the marts."""
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT GET_LOCK(%s, %s)", (name, LOCK_TIMEOUT_SECONDS))
-        (granted,) = cursor.fetchone()
-    if granted != 1:
-        raise RuntimeError(f"could not get the MySQL lock {name!r} within {LOCK_TIMEOUT_SECONDS} s")
-    try:
-        yield
-    finally:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
-
-
 def load_csv(cursor: Any, statement: str, parts: list[Path]) -> int:
     """LOAD DATA each part; any warning (a truncated or converted value) fails the load."""
     loaded = 0
@@ -225,7 +208,7 @@ def write_parquet(df: DataFrame, path: Path, partition_by: list[str], sort_by: l
 def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
     from salesflow.config import load_settings
     from salesflow.ledger import FileLedger, FileStatus
-    from salesflow.sql import render
+    from salesflow.sql import named_lock, render
 
     settings = load_settings()
     tables = settings.tables
@@ -238,7 +221,7 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
 
     conn = _mysql_connection(jdbc, settings.database)
     try:
-        with marts_lock(conn, f"salesflow.marts.{settings.database}"):
+        with named_lock(conn, f"salesflow.marts.{settings.database}", LOCK_TIMEOUT_SECONDS):
             with conn.cursor() as cursor:
                 pending: list[int] = []
                 if valid_ids:
@@ -248,40 +231,38 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
                     )
                     pending = sorted(row[0] for row in cursor.fetchall())
             conn.commit()
-            if not pending:
+            requested = sorted(spec.get("recompute_months") or [])
+            if not pending and not requested:
                 log.info("transform: no file of this run waits for its load; nothing to do")
                 (out / "result.json").write_text(json.dumps(result, indent=2))
                 return result
 
             customers = read_jdbc_table(spark, jdbc, tables.customer)
             sales_team = read_jdbc_table(spark, jdbc, tables.sales_team)
-            rows = spark.read.parquet(str(Path(spec["output_dir"]) / "valid")).where(
-                F.col("file_id").isin(pending)
-            )
-            enriched = enrich(
-                rows,
-                customers,
-                read_jdbc_table(spark, jdbc, tables.store),
-                read_jdbc_table(spark, jdbc, tables.product),
-                sales_team,
-            ).cache()
+            loaded_facts = read_jdbc_table(spark, jdbc, tables.sales).select(*FACT_COLUMNS)
+            if pending:
+                rows = spark.read.parquet(str(Path(spec["output_dir"]) / "valid"))
+                enriched = enrich(
+                    rows.where(F.col("file_id").isin(pending)),
+                    customers,
+                    read_jdbc_table(spark, jdbc, tables.store),
+                    read_jdbc_table(spark, jdbc, tables.product),
+                    sales_team,
+                ).cache()
+            else:  # only months to recompute: no new rows
+                enriched = loaded_facts.limit(0).withColumn("reject_reason", F.lit(None).cast("string"))
             new_facts = enriched.where(F.col("reject_reason").isNull()).select(*FACT_COLUMNS)
             counts = {
                 (r["file_id"], r["reject_reason"]): r["count"]
                 for r in enriched.groupBy("file_id", "reject_reason").count().collect()
             }
-            months = sorted(
-                r["sales_month"]
-                for r in new_facts.select("sales_month").distinct().collect()
-                if r["sales_month"]
-            )
+            new_months = {r["sales_month"] for r in new_facts.select("sales_month").distinct().collect()}
+            months = sorted(new_months | set(requested))
             result["months"] = months
 
             # All loaded facts of the touched months, except older copies of this run's files.
-            prior = read_jdbc_table(spark, jdbc, tables.sales).where(
-                F.col("sales_month").isin(months) & ~F.col("file_id").isin(pending)
-            )
-            all_facts = new_facts.unionByName(prior.select(*FACT_COLUMNS)).cache()
+            prior = loaded_facts.where(F.col("sales_month").isin(months) & ~F.col("file_id").isin(pending))
+            all_facts = new_facts.unionByName(prior).cache()
             customer_rows = customer_mart(all_facts, customers)
             team_rows = sales_team_mart(all_facts, sales_team)
 
@@ -307,11 +288,15 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
             ledger = FileLedger(conn, tables)
             by_file = {f["file_id"]: f for f in manifest["files"]}
             with conn.cursor() as cursor:
-                cursor.execute(
-                    render("load/delete_sales_of_files.sql", tables, value_lists={"file_ids": len(pending)}),
-                    pending,
-                )
-                facts_loaded = load_csv(cursor, render("load/load_sales.sql", tables), fact_parts)
+                facts_loaded = 0
+                if pending:
+                    cursor.execute(
+                        render(
+                            "load/delete_sales_of_files.sql", tables, value_lists={"file_ids": len(pending)}
+                        ),
+                        pending,
+                    )
+                    facts_loaded = load_csv(cursor, render("load/load_sales.sql", tables), fact_parts)
                 if months:
                     month_list = {"months": len(months)}
                     cursor.execute(

@@ -191,6 +191,13 @@ def _typed(name: str, value: Column) -> tuple[Column, Column]:
     return value, F.lit(True)
 
 
+def _latest_date(as_of: date, as_of_by_file: dict[int, date] | None) -> Column:
+    if not as_of_by_file:
+        return F.lit(as_of)
+    by_file = F.create_map(*[F.lit(v) for pair in sorted(as_of_by_file.items()) for v in pair])
+    return F.coalesce(by_file[F.col("file_id")], F.lit(as_of))
+
+
 def first_failure(checks: list[tuple[Column, str]]) -> Column:
     """The code of the first check whose condition is true (a NULL condition is not a failure)."""
     reason: Column = F.lit(None).cast("string")
@@ -207,8 +214,12 @@ def apply_row_rules(
     stores: DataFrame,
     sales_people: DataFrame,
     products: DataFrame,
+    *,
+    as_of_by_file: dict[int, date] | None = None,
 ) -> DataFrame:
     """Each row typed, with ``reject_reason`` NULL when it passes every rule of SPEC.
+
+    ``as_of`` is the latest allowed sales date; ``as_of_by_file`` overrides it per file id.
 
     Input: the text columns of ``fold_extra_columns``. The dimension frames hold one key column
     each: ``customer_id``, ``store_id``, ``sales_person_id`` (ints) and ``product_name``. The
@@ -255,7 +266,7 @@ def apply_row_rules(
         (F.col("quantity") <= 0, "non_positive_quantity"),
         (F.col("price") < 0, "negative_price"),
         (cost_gap > F.lit(0.01).cast(T.DecimalType(3, 2)), "total_cost_mismatch"),
-        (F.col("sales_date") > F.lit(as_of), "future_sales_date"),
+        (F.col("sales_date") > _latest_date(as_of, as_of_by_file), "future_sales_date"),
     ] + [(F.col(f"_known_{key}").isNull(), code) for _, key, code in known]
     return joined.select(
         *[column(c) for c in mandatory],
@@ -341,6 +352,11 @@ def run(spark: SparkSession, spec: dict) -> dict:
             read_jdbc_table(spark, jdbc, tables["store"]).select(F.col("id").alias("store_id")),
             read_jdbc_table(spark, jdbc, tables["sales_team"]).select(F.col("id").alias("sales_person_id")),
             read_jdbc_table(spark, jdbc, tables["product"]).select(F.col("name").alias("product_name")),
+            as_of_by_file={
+                f["file_id"]: date.fromisoformat(f["as_of_date"])
+                for f in spec["files"]
+                if f.get("as_of_date")
+            },
         ).persist(StorageLevel.MEMORY_AND_DISK)
         for file_id, counts in summarise(checked).items():
             files[file_id].update(counts)

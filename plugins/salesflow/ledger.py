@@ -16,18 +16,21 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from salesflow.config import Tables
-from salesflow.sql import render
+from salesflow.sql import named_lock, render
 
 log = logging.getLogger(__name__)
 
 # MySQL/MariaDB error number the claim retries on.
 ER_LOCK_DEADLOCK = 1213
 CLAIM_ATTEMPTS = 5
+CLAIM_BATCH = 1000  # rows per INSERT and per UPDATE: no MySQL round trip per file
+NAMED_LOCK_TIMEOUT_SECONDS = 300
 
 
 class FileStatus(StrEnum):
@@ -54,11 +57,12 @@ class LedgerTransitionError(RuntimeError):
 
 @dataclass(frozen=True)
 class ObjectVersion:
-    """One object as listed in S3."""
+    """One object as listed in S3 (key, ETag and size identify it; landed_at is its LastModified)."""
 
     key: str
     etag: str
     size: int
+    landed_at: datetime | None = field(default=None, compare=False)
 
     def version_key(self, bucket: str) -> str:
         """The ledger's identity of this version: SHA-256 of bucket, key, ETag and size."""
@@ -81,12 +85,20 @@ class LedgerEntry:
     rows_rejected: int | None
     reason: str | None
     duplicate_of: int | None
+    landed_at: datetime | None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> LedgerEntry:
         values = list(row)
         values[6] = FileStatus(values[6])
         return cls(*values)
+
+
+def _naive_utc(moment: datetime | None) -> datetime | None:
+    """MySQL DATETIME holds no zone: the ledger keeps UTC."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _error_code(error: Exception) -> int | None:
@@ -112,23 +124,30 @@ class FileLedger:
         the unique version key lets exactly one INSERT win.
         """
         ordered = sorted(set(objects), key=lambda o: (o.key, o.etag, o.size))
-        for attempt in range(1, CLAIM_ATTEMPTS + 1):
-            try:
-                with self.conn.cursor() as cursor:
-                    if ordered:
-                        cursor.executemany(
-                            self._sql("claim_insert"),
-                            [(bucket, o.key, o.etag, o.size, o.version_key(bucket), run_id) for o in ordered],
-                        )
-                    for o in ordered:
-                        cursor.execute(self._sql("claim_failed"), (run_id, o.version_key(bucket)))
-                self.conn.commit()
-                break
-            except Exception as error:
-                self.conn.rollback()
-                if _error_code(error) != ER_LOCK_DEADLOCK or attempt == CLAIM_ATTEMPTS:
-                    raise
-                log.warning("claim: deadlock with another run, retrying (%d/%d)", attempt, CLAIM_ATTEMPTS)
+        rows = [
+            (bucket, o.key, o.etag, o.size, o.version_key(bucket), _naive_utc(o.landed_at), run_id)
+            for o in ordered
+        ]
+        version_keys = [row[4] for row in rows]
+        # Concurrent INSERT IGNOREs of the same unique keys can deadlock in InnoDB; a named lock
+        # makes claims take turns (they are short), the unique key still decides who wins.
+        with named_lock(self.conn, f"salesflow.claim.{bucket}", NAMED_LOCK_TIMEOUT_SECONDS):
+            for attempt in range(1, CLAIM_ATTEMPTS + 1):
+                try:
+                    with self.conn.cursor() as cursor:
+                        for start in range(0, len(rows), CLAIM_BATCH):
+                            cursor.executemany(self._sql("claim_insert"), rows[start : start + CLAIM_BATCH])
+                            batch = version_keys[start : start + CLAIM_BATCH]
+                            cursor.execute(
+                                self._sql("claim_failed", version_keys=len(batch)), (run_id, *batch)
+                            )
+                    self.conn.commit()
+                    break
+                except Exception as error:
+                    self.conn.rollback()
+                    if _error_code(error) != ER_LOCK_DEADLOCK or attempt == CLAIM_ATTEMPTS:
+                        raise
+                    log.warning("claim: deadlock with another run, retrying (%d/%d)", attempt, CLAIM_ATTEMPTS)
         return self.entries_for_run(bucket, run_id)
 
     def entries_for_run(self, bucket: str, run_id: str) -> list[LedgerEntry]:

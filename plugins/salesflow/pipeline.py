@@ -80,7 +80,9 @@ def jdbc_settings(settings: Settings) -> dict[str, str]:
     }
 
 
-def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
+def download_claimed_files(
+    settings: Settings, run_id: str, as_of: date, recompute_months: list[str] | None = None
+) -> str:
     """Download this run's in-flight files, spot duplicate content, write the validation spec.
 
     Returns the path of the spec for the validation job.
@@ -117,9 +119,14 @@ def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
             relative = relative_key(entry.object_key, settings.prefixes.source)
             if relative is None or path_inside(settings.error_dir, relative) is None:
                 pre_reason = "unsafe_key"
+            # The day the sales in this file may reach: the run's day, or the day the file landed
+            # if that is later (a backfill run for a past day picking up a new file). So a file
+            # ends the same whichever run takes it.
+            landed = entry.landed_at.date() if entry.landed_at else as_of
             files.append(
                 {
                     "file_id": entry.id,
+                    "as_of_date": max(as_of, landed).isoformat(),
                     "object_key": entry.object_key,
                     "local_path": str(target),
                     "size_bytes": entry.size_bytes,
@@ -142,6 +149,7 @@ def download_claimed_files(settings: Settings, run_id: str, as_of: date) -> str:
         "files": files,
         "output_dir": str(validation_dir(settings, run_id)),
         "transform_dir": str(transform_dir(settings, run_id)),
+        "recompute_months": sorted(recompute_months or []),
         "jdbc": jdbc_settings(settings),
         "tables": {
             "customer": settings.tables.customer,

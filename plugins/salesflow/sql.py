@@ -8,8 +8,11 @@ parameters (``%s``), never through string formatting.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from functools import cache
+from typing import Any
 
 from salesflow.config import Tables
 from salesflow.paths import SQL_DIR
@@ -25,7 +28,7 @@ def identifier(name: str) -> str:
 
 @cache
 def _read(relative_path: str) -> str:
-    return (SQL_DIR / relative_path).read_text()
+    return _strip_leading_comments((SQL_DIR / relative_path).read_text())
 
 
 def render(relative_path: str, tables: Tables, *, value_lists: dict[str, int] | None = None) -> str:
@@ -39,6 +42,30 @@ def render(relative_path: str, tables: Tables, *, value_lists: dict[str, int] | 
             raise ValueError(f"{name}: an IN list needs at least one value")
         names[name] = ", ".join(["%s"] * count)
     return _read(relative_path).format(**names)
+
+
+def _strip_leading_comments(sql: str) -> str:
+    # DB-API drivers batch executemany() only for statements that start with INSERT.
+    lines = sql.splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("--")):
+        lines.pop(0)
+    return "\n".join(lines)
+
+
+@contextmanager
+def named_lock(conn: Any, name: str, timeout_seconds: int) -> Iterator[None]:
+    """A MySQL named lock held by `conn` for the block (GET_LOCK / RELEASE_LOCK)."""
+    name = name[:64]
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT GET_LOCK(%s, %s)", (name, timeout_seconds))
+        (granted,) = cursor.fetchone()
+    if granted != 1:
+        raise TimeoutError(f"could not get the MySQL lock {name!r} within {timeout_seconds} s")
+    try:
+        yield
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
 
 
 def split_statements(script: str) -> list[str]:

@@ -46,7 +46,9 @@ def list_versions(hook: Any, bucket: str, prefix: str) -> Iterator[ObjectVersion
         for item in hook.iter_file_metadata(prefix=prefix, bucket_name=bucket):
             if item["Key"].endswith("/"):
                 continue
-            yield ObjectVersion(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+            yield ObjectVersion(
+                item["Key"], item["ETag"].strip('"'), int(item["Size"]), item.get("LastModified")
+            )
     except Exception as error:
         if type(error).__name__ in (
             "EndpointConnectionError",

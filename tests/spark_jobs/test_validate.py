@@ -314,3 +314,20 @@ def test_run_writes_manifest_valid_rows_and_rejects(spark, tmp_path, mysql_datab
         (2, "3", "total_cost_mismatch", "150.50"),
         (2, "4", "future_sales_date", "150.00"),
     ]
+
+
+def test_the_latest_sales_date_can_differ_per_file(spark):
+    rows = [
+        text_row({**GOOD, "sales_date": "2024-07-10"}, None, 1, 2),
+        text_row({**GOOD, "sales_date": "2024-07-10"}, None, 2, 2),
+        text_row({**GOOD, "sales_date": "2024-07-10"}, None, 3, 2),
+    ]
+    checked = apply_row_rules(
+        spark.createDataFrame(rows, TEXT_SCHEMA),
+        MANDATORY,
+        AS_OF,
+        *dims(spark),
+        as_of_by_file={1: date(2024, 7, 10), 2: date(2024, 7, 9)},
+    )
+    got = {r.file_id: r.reject_reason for r in checked.collect()}
+    assert got == {1: None, 2: "future_sales_date", 3: "future_sales_date"}
