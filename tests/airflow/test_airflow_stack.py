@@ -1,0 +1,252 @@
+"""A real Airflow (scripts/airflow.sh: standalone, LocalExecutor, PostgreSQL metadata DB) driven the
+way users drive it: files dropped in S3, a run triggered through the REST API, a backfill over a
+date range, the UI checked in headless Chromium. Everything started here is stopped here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from include.sample_data.generate import bad_case_files, good_files
+from salesflow.paths import PROJECT_ROOT
+from tests.integration.test_pipeline_e2e import expected_marts, marts, query, upload, valid_rows
+
+pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
+
+ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+RUN_TIMEOUT_SECONDS = 420
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Api:
+    """The Airflow REST API (/api/v2) with a token from /auth/token."""
+
+    def __init__(self, base: str, password: str) -> None:
+        self.base = base
+        body = json.dumps({"username": "admin", "password": password}).encode()
+        request = urllib.request.Request(
+            f"{base}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        self.token = json.load(urllib.request.urlopen(request, timeout=30))["access_token"]
+
+    def call(self, method: str, path: str, payload: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.base}/api/v2{path}",
+            data=None if payload is None else json.dumps(payload).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.call("GET", f"/dags/{dag_id}")
+                return
+            except urllib.error.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+
+    def wait_for_runs(self, dag_id: str, count: int) -> list[dict]:
+        """Waits until `count` runs exist and none is queued or running."""
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while True:
+            runs = self.runs(dag_id)
+            if len(runs) >= count and all(r["state"] not in ("queued", "running") for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"runs still going after {RUN_TIMEOUT_SECONDS} s: {runs}")
+            time.sleep(3)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        quoted = urllib.request.quote(run_id, safe="")
+        instances = self.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti["state"] for ti in instances}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, mysql_database):
+    """scripts/airflow.sh start with a bucket, databases, ports and folders of its own."""
+    from salesflow.config import load_settings
+    from tests.conftest import mysql_connection
+
+    tag = uuid.uuid4().hex[:6]
+    state = tmp_path_factory.mktemp("airflow-stack")
+    port, s3_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "SALESFLOW_AIRFLOW_STATE": str(state),
+        "AIRFLOW_PORT": str(port),
+        "AIRFLOW_PG_DATABASE": f"sf_airflow_{tag}",
+        "SALESFLOW_S3_PORT": str(s3_port),
+        "SALESFLOW__STORAGE__BUCKET": f"sf-stack-{tag}",
+        "SALESFLOW__MYSQL__DATABASE": f"sf_stack_{tag}",
+        "SALESFLOW__LOCAL__WORK_ROOT": str(state / "work"),
+        "SALESFLOW__LOCAL__ERROR_DIR": str(state / "error"),
+        # A run that finds no file waits this long, then is skipped (6 hours in production).
+        "SALESFLOW_SENSOR_TIMEOUT_SECONDS": "20",
+        "SALESFLOW_SENSOR_POKE_SECONDS": "5",
+    }
+    for name in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_SALESFLOW_S3"):
+        env.pop(name, None)
+    script = str(PROJECT_ROOT / "scripts" / "airflow.sh")
+    saved = {
+        k: os.environ.get(k) for k in env if k.startswith("SALESFLOW__") or k == "AIRFLOW_CONN_SALESFLOW_S3"
+    }
+    try:
+        subprocess.run([script, "start"], env=env, check=True, timeout=600)
+        # This process talks to the same S3 and database as the stack.
+        for key in (
+            "SALESFLOW__STORAGE__BUCKET",
+            "SALESFLOW__MYSQL__DATABASE",
+            "SALESFLOW__LOCAL__ERROR_DIR",
+        ):
+            os.environ[key] = env[key]
+        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "salesflow-local",
+                "password": "salesflow-local-secret",
+                "extra": {"endpoint_url": f"http://127.0.0.1:{s3_port}", "region_name": "us-east-1"},
+            }
+        )
+        password = json.loads((state / "passwords.json").read_text())["admin"]
+        yield {
+            "base": f"http://127.0.0.1:{port}",
+            "password": password,
+            "settings": load_settings(),
+            "state": state,
+        }
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False, timeout=120)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-qc",
+                f'DROP DATABASE IF EXISTS "sf_airflow_{tag}"',
+            ],
+            check=False,
+        )
+        conn = mysql_connection()
+        with conn.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `sf_stack_{tag}`")
+        conn.close()
+
+
+def test_rest_trigger_schedule_backfill_and_ui(stack):
+    settings = stack["settings"]
+    api = Api(stack["base"], stack["password"])
+    api.wait_for_dag("sales_pipeline")
+
+    # 1. Files land; a run triggered through the REST API loads them.
+    first = good_files(rows=1500, files=2, seed=31, start_month=date(2024, 1, 1), months=2)
+    bad = bad_case_files(seed=31, start_month=date(2024, 1, 1))
+    upload(settings, first + bad)
+    api.call("PATCH", "/dags/sales_pipeline", {"is_paused": False})
+    triggered = api.call("POST", "/dags/sales_pipeline/dagRuns", {"logical_date": None})
+    # Unpausing also schedules the latest interval: whichever run starts first takes the files, the
+    # other finds none and is skipped after its short sensor timeout. Both end green.
+    runs = api.wait_for_runs("sales_pipeline", 1)
+    assert {r["dag_run_id"]: r["state"] for r in runs}[triggered["dag_run_id"]] == "success"
+    assert all(r["state"] == "success" for r in runs), runs
+    states = api.task_states("sales_pipeline", triggered["dag_run_id"])
+    assert set(states.values()) <= {"success", "skipped"} and states["wait_for_files"] == "success"
+    assert marts(settings) == expected_marts(valid_rows(first + bad))
+    statuses = dict(query(settings, "SELECT status, COUNT(*) FROM file_ledger GROUP BY status"))
+    assert statuses == {"LOADED": 4, "QUARANTINED": 3}
+
+    # 2. A backfill over a past date range ends like one manual run over the same files.
+    later = good_files(rows=900, files=2, seed=32, start_month=date(2024, 7, 1), months=1)
+    upload(settings, later)
+    today = datetime.now(UTC).date()
+    before = {r["dag_run_id"] for r in api.runs("sales_pipeline")}
+    api.call(
+        "POST",
+        "/backfills",
+        {
+            "dag_id": "sales_pipeline",
+            "from_date": f"{today - timedelta(days=3)}T00:00:00Z",
+            "to_date": f"{today - timedelta(days=2)}T00:00:00Z",
+            "max_active_runs": 1,
+            "reprocess_behavior": "none",
+        },
+    )
+    runs = api.wait_for_runs("sales_pipeline", len(before) + 1)
+    backfill_runs = [r for r in runs if r["dag_run_id"] not in before]
+    assert backfill_runs and all(r["run_type"] == "backfill" for r in backfill_runs)
+    assert all(r["state"] == "success" for r in backfill_runs), backfill_runs
+    assert marts(settings) == expected_marts(valid_rows(first + bad + later))
+    assert query(settings, "SELECT COUNT(*) FROM sales") == [(len(valid_rows(first + bad + later)),)]
+
+    # 3. The UI: log in, open the triggered run, see it and its tasks successful; keep a screenshot.
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    screenshot = ARTIFACTS / "airflow-ui-run.png"
+    ui_check(stack["base"], stack["password"], triggered["dag_run_id"], screenshot, stack["state"])
+    assert screenshot.stat().st_size > 10_000
+
+
+def ui_check(base: str, password: str, run_id: str, screenshot: Path, state: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+            page.goto(f"{base}/", wait_until="networkidle")
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_load_state("networkidle")
+            quoted = urllib.request.quote(run_id, safe="")
+            page.goto(f"{base}/dags/sales_pipeline/runs/{quoted}", wait_until="networkidle")
+            expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("success", exact=False).first).to_be_visible(timeout=30_000)
+            page.goto(f"{base}/dags/sales_pipeline/runs/{quoted}/task_instances", wait_until="networkidle")
+            for task_id in ("claim_files", "transform_and_load", "run_report"):
+                expect(page.get_by_text(task_id).first).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
