@@ -119,7 +119,12 @@ def stack(tmp_path_factory, mysql_database):
         "SALESFLOW_SENSOR_TIMEOUT_SECONDS": "20",
         "SALESFLOW_SENSOR_POKE_SECONDS": "5",
     }
-    for name in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_SALESFLOW_S3"):
+    for name in (
+        "AIRFLOW_HOME",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW_CONN_SALESFLOW_S3",
+        "SALESFLOW_S3_ENDPOINT",
+    ):
         env.pop(name, None)
     script = str(PROJECT_ROOT / "scripts" / "airflow.sh")
     saved = {
@@ -187,11 +192,13 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
     triggered = api.call("POST", "/dags/sales_pipeline/dagRuns", {"logical_date": None})
     # Unpausing also schedules the latest interval: whichever run starts first takes the files, the
     # other finds none and is skipped after its short sensor timeout. Both end green.
-    runs = api.wait_for_runs("sales_pipeline", 1)
+    runs = api.wait_for_runs("sales_pipeline", 2)
     assert {r["dag_run_id"]: r["state"] for r in runs}[triggered["dag_run_id"]] == "success"
     assert all(r["state"] == "success" for r in runs), runs
-    states = api.task_states("sales_pipeline", triggered["dag_run_id"])
-    assert set(states.values()) <= {"success", "skipped"} and states["wait_for_files"] == "success"
+    (worker_run,) = {row[0] for row in query(settings, "SELECT DISTINCT run_id FROM file_ledger")}
+    states = api.task_states("sales_pipeline", worker_run)
+    assert set(states.values()) == {"success", "skipped"}
+    assert [t for t, s in states.items() if s == "skipped"] == ["keep_run_folder"]
     assert marts(settings) == expected_marts(valid_rows(first + bad))
     statuses = dict(query(settings, "SELECT status, COUNT(*) FROM file_ledger GROUP BY status"))
     assert statuses == {"LOADED": 4, "QUARANTINED": 3}
@@ -222,11 +229,11 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
     # 3. The UI: log in, open the triggered run, see it and its tasks successful; keep a screenshot.
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "airflow-ui-run.png"
-    ui_check(stack["base"], stack["password"], triggered["dag_run_id"], screenshot, stack["state"])
+    ui_check(stack["base"], stack["password"], worker_run, screenshot)
     assert screenshot.stat().st_size > 10_000
 
 
-def ui_check(base: str, password: str, run_id: str, screenshot: Path, state: Path) -> None:
+def ui_check(base: str, password: str, run_id: str, screenshot: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
@@ -236,17 +243,21 @@ def ui_check(base: str, password: str, run_id: str, screenshot: Path, state: Pat
         try:
             page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
             page.goto(f"{base}/", wait_until="networkidle")
-            page.get_by_label("Username").fill("admin")
-            page.get_by_label("Password").fill(password)
+            page.locator("input[name=username]").fill("admin")
+            page.locator("input[name=password]").fill(password)
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_load_state("networkidle")
             quoted = urllib.request.quote(run_id, safe="")
             page.goto(f"{base}/dags/sales_pipeline/runs/{quoted}", wait_until="networkidle")
             expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("success", exact=False).first).to_be_visible(timeout=30_000)
-            page.goto(f"{base}/dags/sales_pipeline/runs/{quoted}/task_instances", wait_until="networkidle")
-            for task_id in ("claim_files", "transform_and_load", "run_report"):
-                expect(page.get_by_text(task_id).first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Success").first).to_be_visible(timeout=30_000)
+            # The run page lists its task instances, one table row each with its state.
+            for task_id in ("claim_files", "validate_files", "transform_and_load", "run_report"):
+                row = page.locator("tr").filter(has_text=task_id)
+                expect(row.filter(has_text="Success")).to_have_count(1, timeout=30_000)
+            expect(
+                page.locator("tr").filter(has_text="keep_run_folder").filter(has_text="Skipped")
+            ).to_have_count(1)
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             browser.close()
