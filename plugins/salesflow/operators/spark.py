@@ -36,7 +36,8 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         self.env_vars = {
             **(self.env_vars or {}),
             "PYTHONPATH": python_path,
-            "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+            # Only when set: on a cluster the driver must bind an address the executors can reach.
+            **({"SPARK_LOCAL_IP": os.environ["SPARK_LOCAL_IP"]} if os.environ.get("SPARK_LOCAL_IP") else {}),
             "SALESFLOW_JDBC_PASSWORD": connection.password or "",
         }
         super().execute(context)

@@ -1,0 +1,163 @@
+"""The pipeline, unchanged, on a Spark standalone cluster: a master and a worker from the pyspark wheel.
+
+The cluster runs on loopback on free ports (``scripts/spark_cluster.sh``, started and stopped by
+PID). The ``salesflow_spark`` connection points at ``spark://127.0.0.1:<port>``; the DAG runs on
+generated data and must leave the same tables as a run in local mode. The master's own record of
+finished applications, and the worker's application folders, prove the jobs ran on the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from include.sample_data.generate import bad_case_files, good_files
+from salesflow.db import connect
+from salesflow.ledger import FileLedger
+from salesflow.paths import PROJECT_ROOT
+from tests.integration.test_pipeline_e2e import expected_marts, marts, query, run_dag, upload, valid_rows
+
+pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
+
+SCRIPT = PROJECT_ROOT / "scripts" / "spark_cluster.sh"
+APPS = ("salesflow-validate", "salesflow-transform")
+
+
+@dataclass(frozen=True)
+class Cluster:
+    master_port: int
+    ui_port: int
+    state_dir: Path
+
+    @property
+    def master(self) -> str:
+        return f"spark://127.0.0.1:{self.master_port}"
+
+    def state(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=5) as response:
+            return json.load(response)
+
+
+def _free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open together, so no two are the same)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """A master and one worker on free loopback ports; stopped by PID at the end, pass or fail."""
+    master_port, ui_port, worker_ui_port = _free_ports(3)
+    state_dir = tmp_path_factory.mktemp("spark-cluster")
+    env = {
+        **os.environ,
+        "SALESFLOW_SPARK_MASTER_PORT": str(master_port),
+        "SALESFLOW_SPARK_MASTER_UI_PORT": str(ui_port),
+        "SALESFLOW_SPARK_WORKER_UI_PORT": str(worker_ui_port),
+    }
+    try:
+        started = subprocess.run(
+            [str(SCRIPT), "start", str(state_dir)], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert started.returncode == 0, f"the cluster did not start:\n{started.stdout}{started.stderr}"
+        yield Cluster(master_port, ui_port, state_dir)
+    finally:
+        subprocess.run([str(SCRIPT), "stop", str(state_dir)], env=env, capture_output=True, timeout=120)
+    assert not list(state_dir.glob("*.pid")), "a cluster process was not stopped"
+
+
+def point_spark_at(monkeypatch, master: str) -> None:
+    """The salesflow_spark connection, as an environment variable (restored by monkeypatch)."""
+    if master.startswith("spark://"):
+        host, port = master.rsplit(":", 1)
+        conn = {"conn_type": "spark", "host": host, "port": int(port)}
+    else:
+        conn = {"conn_type": "spark", "host": master}
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFLOW_SPARK", json.dumps(conn))
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    from salesflow.config import SPARK_CONN_ID
+
+    assert SparkSubmitHook(conn_id=SPARK_CONN_ID)._resolve_connection()["master"] == master
+
+
+def outcome(settings, run_id: str) -> dict:
+    """What a run leaves in MySQL, with facts keyed by S3 key (not ledger id) to compare two databases."""
+    with connect(settings) as conn:
+        ledger = {
+            e.object_key: (e.status, e.reason, e.rows_read, e.rows_loaded, e.rows_rejected)
+            for e in FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
+        }
+    facts = query(
+        settings,
+        "SELECT l.object_key, s.line_number, s.customer_id, s.store_id, s.product_id, s.product_name, "
+        "s.sales_date, s.sales_month, s.sales_person_id, s.price, s.quantity, s.total_cost, "
+        "s.additional_column, s.customer_full_name, s.sales_person_full_name "
+        "FROM sales s JOIN file_ledger l ON l.id = s.file_id ORDER BY l.object_key, s.line_number",
+    )
+    return {"ledger": ledger, "facts": facts, "marts": marts(settings)}
+
+
+def test_the_dag_on_a_standalone_cluster_gives_the_tables_of_local_mode(
+    environment, spark_cluster, monkeypatch
+):
+    good = good_files(rows=3000, files=2, seed=11, start_month=date(2024, 3, 1), months=2)
+    bad = bad_case_files(seed=11, start_month=date(2024, 3, 1))
+    files = {f"sales_data/{g.name}": g for g in good + bad}
+    logical_date = datetime(2024, 6, 1, tzinfo=UTC)
+
+    # On the cluster.
+    point_spark_at(monkeypatch, spark_cluster.master)
+    on_cluster = environment("cluster")
+    upload(on_cluster, good + bad)
+    cluster_run = run_dag(logical_date)
+    cluster_result = outcome(on_cluster, cluster_run.run_id)
+
+    # The jobs ran there: the master lists both applications as finished, and the worker made a
+    # folder for each, with the executors it launched for it.
+    completed = {app["name"]: app for app in spark_cluster.state()["completedapps"]}
+    assert set(completed) == set(APPS)
+    for name in APPS:
+        app = completed[name]
+        assert app["state"] == "FINISHED", app
+        executors = [p for p in (spark_cluster.state_dir / "work" / app["id"]).iterdir() if p.is_dir()]
+        assert executors, f"no executor of {name} ran on the worker"
+        assert all((p / "stderr").is_file() for p in executors)
+
+    # The same tables as the SPEC's numbers, computed independently.
+    expected_ledger = {
+        key: ("LOADED", None, g.content.count(b"\n") - 1, g.content.count(b"\n") - 1 - len(g.rejected_reasons),
+              len(g.rejected_reasons))
+        if g.expected == "valid"
+        else ("QUARANTINED", g.expected, None, None, None)
+        for key, g in files.items()
+    }  # fmt: skip
+    assert cluster_result["ledger"] == expected_ledger
+    rows = valid_rows(good + bad)
+    assert query(on_cluster, "SELECT COUNT(*), SUM(total_cost) FROM sales") == [
+        (len(rows), sum(Decimal(r["total_cost"]) for r in rows))
+    ]
+    assert cluster_result["marts"] == expected_marts(rows)
+    assert not any(on_cluster.work_root.iterdir())  # the run folder went, as in local mode
+
+    # And the same tables as the same files in local mode, row for row.
+    point_spark_at(monkeypatch, "local[2]")
+    local = environment("local")
+    upload(local, good + bad)
+    local_run = run_dag(logical_date)
+    assert outcome(local, local_run.run_id) == cluster_result
+    assert {app["name"] for app in spark_cluster.state()["completedapps"]} == set(APPS)
