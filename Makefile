@@ -1,11 +1,12 @@
 # salesflow: the targets a newcomer looks for. Each installs what is missing first.
-.PHONY: help demo test test-heavy airflow airflow-stop lint format data clean
+.PHONY: help demo test test-heavy airflow airflow-stop bench lint format data clean
 
 help:
 	@echo "make demo    run the pipeline end to end on generated data (local S3, MySQL, Spark)"
 	@echo "make test    lint and run the test suite against the real services"
 	@echo "make test-heavy  the long suites: real Airflow scheduler, Spark cluster, fault injection"
 	@echo "make airflow       a real Airflow (UI, scheduler, triggerer) with the DAGs; make airflow-stop"
+	@echo "make bench   the DAG end to end against this machine's floors (ROWS=, FILES=, REPEAT=)"
 	@echo "make lint    ruff check and format check"
 	@echo "make data    write sample CSV files to var/data (ROWS=, FILES=, SEED=)"
 	@echo "make clean   remove var/ (local runs, demo state, Airflow home)"
@@ -24,6 +25,11 @@ airflow:
 
 airflow-stop:
 	scripts/airflow.sh stop
+
+# make bench ROWS=5000000 FILES=10; many small files: make bench ROWS=200000 FILES=10000.
+# Defaults (400000 rows, 4 files, 3 repeats) are in scripts/bench.sh; results go to var/bench.
+bench:
+	scripts/bench.sh
 
 lint:
 	scripts/bootstrap.sh

@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import platform
 import re
@@ -280,6 +281,9 @@ class MemorySampler(threading.Thread):
         return now, root_rss, jvm, spark, other
 
     def peaks(self, start: float | None = None, end: float | None = None) -> dict[str, float]:
+        """Peaks in MB over the samples from start to end (widened by one interval: short tasks)."""
+        start = None if start is None else start - self.interval
+        end = None if end is None else end + self.interval
         window = [
             s for s in self.samples if (start is None or s[0] >= start) and (end is None or s[0] <= end)
         ]
@@ -449,7 +453,7 @@ def read_metadata(db_path: Path, run_id: str | None) -> dict[str, Any]:
         tasks = {}
         for task_id, task_state, start, end, tries in conn.execute(
             "SELECT task_id, state, start_date, end_date, try_number FROM task_instance "
-            "WHERE dag_id = ? AND run_id = ?",
+            "WHERE dag_id = ? AND run_id = ? ORDER BY start_date IS NULL, start_date, task_id",
             (DAG_ID, run_id),
         ):
             tasks[task_id] = {
@@ -610,7 +614,7 @@ def run_repeat(index: int, data: Input, out: Path, stem: str, base_env: dict[str
     }
     os.environ.update(overrides)
     settings = load_settings()
-    database_made = succeeded = False
+    database_made = keep_folders = False
     try:
         endpoint = moto.start()
         connection = {
@@ -631,7 +635,11 @@ def run_repeat(index: int, data: Input, out: Path, stem: str, base_env: dict[str
         logged = read_dag_log(dag_log)
         meta = read_metadata(Path(env["AIRFLOW_HOME"]) / "airflow.db", logged["run_id"])
         if status != 0 or meta["state"] != "success":
-            raise BenchError(f"the DAG run ended {meta['state']} (exit {status}), see {dag_log}")
+            keep_folders = True  # the run's work folder and the error folder, for a look
+            raise BenchError(
+                f"the DAG run ended {meta['state']} (exit {status}), see {dag_log} "
+                f"(work and error folders kept in {scratch})"
+            )
         ledger = check_ledger(settings, data)
         retried = sorted(t for t, ti in meta["tasks"].items() if (ti["tries"] or 0) > 1)
         if retried:
@@ -667,9 +675,10 @@ def run_repeat(index: int, data: Input, out: Path, stem: str, base_env: dict[str
         floors = {"s3_download": download_seconds, "csv_parse": parse_seconds, "mysql_load": load_seconds}
         floors_sum = sum(floors.values())
         ran_seconds = sum(t["seconds"] or 0 for t in tasks.values())
-        succeeded = True
         return {
             "repeat": index,
+            "database": settings.database,
+            "bucket": settings.bucket,
             "e2e_seconds": round(e2e, 3),
             "e2e_source": source,
             "airflow_command_seconds": round(command_seconds, 3),
@@ -679,8 +688,8 @@ def run_repeat(index: int, data: Input, out: Path, stem: str, base_env: dict[str
             "tasks": tasks,
             "peak_mb": sampler.peaks(),
             "memory_samples": len(sampler.samples),
-            "floors_seconds": {name: round(value, 3) for name, value in floors.items()},
-            "floors_sum_seconds": round(floors_sum, 3),
+            "floors_seconds": {name: round(value, 4) for name, value in floors.items()},
+            "floors_sum_seconds": round(floors_sum, 4),
             "floor_bytes_downloaded": size,
             "ratio": round(e2e / floors_sum, 2),
             "ledger": ledger,
@@ -693,9 +702,9 @@ def run_repeat(index: int, data: Input, out: Path, stem: str, base_env: dict[str
                 drop_database(settings.database)
             except Exception as error:  # the one line above matters more; say what is left
                 print(f"bench: could not drop {settings.database}: {error}", file=sys.stderr)
-        shutil.rmtree(scratch / "floor", ignore_errors=True)
-        (scratch / "floor_rows.csv").unlink(missing_ok=True)
-        if succeeded:
+        if keep_folders:
+            shutil.rmtree(scratch / "floor", ignore_errors=True)
+        else:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -705,7 +714,7 @@ def run_repeat(index: int, data: Input, out: Path, stem: str, base_env: dict[str
 
 def _median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
-    return round(statistics.median(present), 3) if present else None
+    return round(statistics.median(present), 4) if present else None
 
 
 def medians(repeats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -832,7 +841,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update({k: base_env[k] for k in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")})
         for name in ("AIRFLOW_CONN_SALESFLOW_MYSQL", "SALESFLOW_ENV"):
             os.environ.setdefault(name, base_env[name])
-        info = machine()
+        info = machine()  # imports Airflow, which sets up logging: quiet the schema lines after it
+        logging.getLogger("salesflow.db").setLevel(logging.WARNING)
         ensure_airflow_db(airflow_home, base_env)
 
         started = time.perf_counter()
@@ -845,7 +855,12 @@ def main(argv: list[str] | None = None) -> int:
             f"generated in {generate_seconds:.1f} s; {args.repeat} repeat(s)",
             flush=True,
         )
-        repeats = [run_repeat(i, data, out, stem, base_env) for i in range(1, args.repeat + 1)]
+        repeats = []
+        for index in range(1, args.repeat + 1):
+            try:
+                repeats.append(run_repeat(index, data, out, stem, base_env))
+            except BenchError as error:
+                raise BenchError(f"repeat {index}: {error}") from None
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 1
