@@ -23,9 +23,9 @@ def sanitize_name(value: str, max_length: int = 120) -> str:
 def relative_key(key: str, prefix: str) -> str | None:
     """The part of `key` below `prefix` if it is a safe relative path, else None.
 
-    Unsafe: outside the prefix, absolute, empty, with '.'/'..' or empty segments, NUL or backslash,
-    or a segment longer than a file name may be. S3 keys are plain strings, so a key like
-    ``sales_data/../../etc/passwd`` is legal in S3 and must never become a local path.
+    Unsafe: outside the prefix, absolute, empty, with '.'/'..' or empty segments, NUL or backslash.
+    S3 keys are plain strings, so a key like ``sales_data/../../etc/passwd`` is legal in S3 and must
+    never become a local path.
     """
     if not key.startswith(prefix):
         return None
@@ -33,13 +33,18 @@ def relative_key(key: str, prefix: str) -> str | None:
     if not rest or rest.startswith("/") or "\\" in rest or "\x00" in rest:
         return None
     parts = rest.split("/")
-    if any(part in ("", ".", "..") or len(part.encode()) > 255 for part in parts):
+    if any(part in ("", ".", "..") for part in parts):
         return None
     return str(PurePosixPath(*parts))
 
 
+MAX_NAME_BYTES = 255
+
+
 def path_inside(base: Path, relative: str) -> Path | None:
-    """`base / relative`, or None when the result would resolve outside `base`."""
+    """`base / relative`, or None when it would resolve outside `base` or a name is too long."""
+    if any(len(part.encode()) > MAX_NAME_BYTES for part in PurePosixPath(relative).parts):
+        return None
     base = base.resolve()
     candidate = (base / relative).resolve()
     return candidate if candidate.is_relative_to(base) and candidate != base else None

@@ -14,7 +14,7 @@ from typing import Any
 from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.db import connect, mysql_hook
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion
-from salesflow.paths import path_inside, relative_key, sanitize_name
+from salesflow.paths import relative_key, sanitize_name
 from salesflow.storage import ObjectChangedError, download_version, list_versions, move_version, s3_hook
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,18 @@ def claim_new_files(settings: Settings, run_id: str) -> dict[str, Any]:
     hook = s3_hook()
     listed = list(list_versions(hook, settings.bucket, settings.prefixes.source))
     with connect(settings) as conn:
-        entries = FileLedger(conn, settings.tables).claim(settings.bucket, run_id, listed)
+        ledger = FileLedger(conn, settings.tables)
+        entries = ledger.claim(settings.bucket, run_id, listed)
+        # Loaded by an earlier run that died before its archive step: finish that move now.
+        held = {e.id for e in entries}
+        lingering = [
+            e for e in ledger.with_status(settings.bucket, listed, FileStatus.LOADED) if e.id not in held
+        ]
+    for entry in lingering:
+        log.info(
+            "claim: %s was loaded by run %s but not archived; archiving it", entry.object_key, entry.run_id
+        )
+    _archive(settings, lingering)
     claimed = [e for e in entries if e.status in IN_FLIGHT]
     log.info(
         "claim: %d objects under s3://%s/%s; this run holds %d (%d in flight)",
@@ -66,7 +77,12 @@ def claim_new_files(settings: Settings, run_id: str) -> dict[str, Any]:
     )
     for entry in entries:
         log.info("claim: %s -> %s (ledger id %d)", entry.object_key, entry.status, entry.id)
-    return {"listed": len(listed), "claimed": len(claimed), "held": len(entries)}
+    return {
+        "listed": len(listed),
+        "claimed": len(claimed),
+        "held": len(entries),
+        "archived_late": len(lingering),
+    }
 
 
 def jdbc_settings(settings: Settings) -> dict[str, str]:
@@ -116,8 +132,7 @@ def download_claimed_files(
                     owner.id,
                     owner.status,
                 )
-            relative = relative_key(entry.object_key, settings.prefixes.source)
-            if relative is None or path_inside(settings.error_dir, relative) is None:
+            if relative_key(entry.object_key, settings.prefixes.source) is None:
                 pre_reason = "unsafe_key"
             # The day the sales in this file may reach: the run's day, or the day the file landed
             # if that is later (a backfill run for a past day picking up a new file). So a file
@@ -234,13 +249,15 @@ def archive_loaded_files(settings: Settings, run_id: str) -> dict[str, str]:
     Only the exact versions this run claimed move: a file that arrived during the run, or a new
     version uploaded under the same key, stays for the next run.
     """
-    hook = s3_hook()
     with connect(settings) as conn:
         entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
+    return _archive(settings, [e for e in entries if e.status == FileStatus.LOADED])
+
+
+def _archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
+    hook = s3_hook()
     outcome = {}
     for entry in entries:
-        if entry.status != FileStatus.LOADED:
-            continue
         destination = settings.prefixes.processed + entry.object_key[len(settings.prefixes.source) :]
         outcome[entry.object_key] = move_version(hook, settings.bucket, version_of(entry), destination)
         log.info(

@@ -133,7 +133,7 @@ def test_encrypt_command_reads_stdin_and_uses_the_key_file(tmp_path):
         ("sales_data/a\\..\\b.csv", None),
         ("sales_data/", None),
         ("other/a.csv", None),
-        ("sales_data/" + "x" * 300 + ".csv", None),
+        ("sales_data/" + "x" * 300 + ".csv", "x" * 300 + ".csv"),  # long, but not escaping
     ],
 )
 def test_relative_key_refuses_keys_that_escape(key, expected):
@@ -144,6 +144,7 @@ def test_path_inside_and_sanitize(tmp_path):
     assert path_inside(tmp_path, "a/b.csv") == tmp_path.resolve() / "a" / "b.csv"
     assert path_inside(tmp_path, "../x") is None
     assert path_inside(tmp_path, "/etc/passwd") is None
+    assert path_inside(tmp_path, "a/" + "x" * 256) is None  # not a valid file name here
     assert sanitize_name("manual__2024-01-01T00:00:00+00:00") == "manual__2024-01-01T00_00_00_00_00"
     assert Path(sanitize_name("../../x")).name == "x"
 

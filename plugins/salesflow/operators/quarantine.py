@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ class QuarantineOperator(BaseOperator):
         manifest = read_manifest(settings, run_id)
         hook = s3_hook()
         rejected_dir = validation_dir(settings, run_id) / "rejected"
-        outcome: dict[str, Any] = {"quarantined": [], "validated": []}
+        # Counts only go to XCom; the log names every file.
+        outcome: dict[str, Any] = {"quarantined": 0, "validated": 0, "quarantined_by_reason": Counter()}
         with connect(settings) as conn:
             ledger = FileLedger(conn, settings.tables)
             current = {e.id: e for e in ledger.get([f["file_id"] for f in manifest["files"]])}
@@ -98,9 +100,8 @@ class QuarantineOperator(BaseOperator):
                         error_key,
                         local,
                     )
-                    outcome["quarantined"].append(
-                        {"object_key": entry["object_key"], "reason": entry["reason"]}
-                    )
+                    outcome["quarantined"] += 1
+                    outcome["quarantined_by_reason"][entry["reason"].split(":", 1)[0]] += 1
                     continue
                 rejects_key = None
                 if entry["rows_rejected"]:
@@ -130,19 +131,13 @@ class QuarantineOperator(BaseOperator):
                     entry["rejected_by_reason"] or "",
                     f" (rejected rows: s3://{settings.bucket}/{rejects_key})" if rejects_key else "",
                 )
-                outcome["validated"].append(
-                    {
-                        "object_key": entry["object_key"],
-                        "rows_read": entry["rows_read"],
-                        "rows_rejected": entry["rows_rejected"],
-                    }
-                )
+                outcome["validated"] += 1
         self.log.info(
             "quarantine: %d files quarantined, %d validated",
-            len(outcome["quarantined"]),
-            len(outcome["validated"]),
+            outcome["quarantined"],
+            outcome["validated"],
         )
-        return outcome
+        return {**outcome, "quarantined_by_reason": dict(outcome["quarantined_by_reason"])}
 
 
 def _csv_parts(parts: list[Path]) -> list[bytes]:
