@@ -231,7 +231,26 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
                     )
                     pending = sorted(row[0] for row in cursor.fetchall())
             conn.commit()
-            requested = sorted(spec.get("recompute_months") or [])
+            # A corrected file (same key, new bytes) replaces the rows of its earlier version.
+            superseded: dict[int, str] = {}
+            superseded_months: set[str] = set()
+            with conn.cursor() as cursor:
+                if pending:
+                    cursor.execute(
+                        render(
+                            "load/superseded_versions.sql", tables, value_lists={"file_ids": len(pending)}
+                        ),
+                        pending,
+                    )
+                    superseded = dict(cursor.fetchall())
+                if superseded:
+                    cursor.execute(
+                        render("load/months_of_files.sql", tables, value_lists={"file_ids": len(superseded)}),
+                        list(superseded),
+                    )
+                    superseded_months = {row[0] for row in cursor.fetchall()}
+            conn.commit()
+            requested = sorted(set(spec.get("recompute_months") or []) | superseded_months)
             if not pending and not requested:
                 log.info("transform: no file of this run waits for its load; nothing to do")
                 (out / "result.json").write_text(json.dumps(result, indent=2))
@@ -261,7 +280,8 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
             result["months"] = months
 
             # All loaded facts of the touched months, except older copies of this run's files.
-            prior = loaded_facts.where(F.col("sales_month").isin(months) & ~F.col("file_id").isin(pending))
+            replaced = pending + list(superseded)
+            prior = loaded_facts.where(F.col("sales_month").isin(months) & ~F.col("file_id").isin(replaced))
             all_facts = new_facts.unionByName(prior).cache()
             customer_rows = customer_mart(all_facts, customers)
             team_rows = sales_team_mart(all_facts, sales_team)
@@ -292,9 +312,9 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
                 if pending:
                     cursor.execute(
                         render(
-                            "load/delete_sales_of_files.sql", tables, value_lists={"file_ids": len(pending)}
+                            "load/delete_sales_of_files.sql", tables, value_lists={"file_ids": len(replaced)}
                         ),
-                        pending,
+                        replaced,
                     )
                     facts_loaded = load_csv(cursor, render("load/load_sales.sql", tables), fact_parts)
                 if months:
@@ -335,6 +355,18 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
                     "rows_loaded": loaded,
                     "rows_rejected_at_load": rejected_here,
                 }
+            for old_id, key in superseded.items():
+                newer = max(f for f in pending if by_file[f]["object_key"] == key)
+                ledger.transition(
+                    old_id, FileStatus.SUPERSEDED, reason=f"superseded_by:{newer}", commit=False
+                )
+                log.info(
+                    "file %s (ledger id %d): SUPERSEDED by ledger id %d, its rows replaced",
+                    key,
+                    old_id,
+                    newer,
+                )
+            result["superseded"] = sorted(superseded)
             conn.commit()
             for file_id, entry in result["files"].items():
                 log.info(

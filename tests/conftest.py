@@ -195,5 +195,34 @@ def airflow_db() -> None:
     )
 
 
+@pytest.fixture
+def environment(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
+    """Switches to a bucket, database and folders of their own; returns the settings."""
+    from salesflow.config import load_settings
+    from salesflow.db import init_database
+    from salesflow.storage import s3_hook
+
+    made: list[str] = []
+
+    def switch(name: str):
+        tag = f"{name}_{uuid.uuid4().hex[:6]}"
+        monkeypatch.setenv("SALESFLOW__STORAGE__BUCKET", f"sf-e2e-{tag}".replace("_", "-"))
+        monkeypatch.setenv("SALESFLOW__MYSQL__DATABASE", f"sf_e2e_{tag}")
+        monkeypatch.setenv("SALESFLOW__LOCAL__WORK_ROOT", str(tmp_path / tag / "work"))
+        monkeypatch.setenv("SALESFLOW__LOCAL__ERROR_DIR", str(tmp_path / tag / "error"))
+        settings = load_settings()
+        s3_hook().create_bucket(bucket_name=settings.bucket)
+        init_database(settings)
+        made.append(settings.database)
+        return settings
+
+    yield switch
+    conn = mysql_connection()
+    with conn.cursor() as cursor:
+        for database in made:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+    conn.close()
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     shutil.rmtree(_TMP, ignore_errors=True)

@@ -6,6 +6,7 @@ Statuses move forward only::
     CLAIMED | VALIDATED -> QUARANTINED
     CLAIMED -> DUPLICATE            (same bytes as a live version, under any name)
     CLAIMED | VALIDATED -> FAILED   (retryable: the next run claims the version again)
+    LOADED -> SUPERSEDED            (a corrected file under the same key replaced its rows)
 
 Every method is safe to call again with the same arguments (a task retry): a move to the status a
 row already has is a no-op, and a move from a status it may not start from is refused.
@@ -40,6 +41,7 @@ class FileStatus(StrEnum):
     QUARANTINED = "QUARANTINED"
     DUPLICATE = "DUPLICATE"
     FAILED = "FAILED"
+    SUPERSEDED = "SUPERSEDED"
 
 
 ALLOWED_FROM: dict[FileStatus, tuple[FileStatus, ...]] = {
@@ -48,6 +50,7 @@ ALLOWED_FROM: dict[FileStatus, tuple[FileStatus, ...]] = {
     FileStatus.QUARANTINED: (FileStatus.CLAIMED, FileStatus.VALIDATED, FileStatus.QUARANTINED),
     FileStatus.DUPLICATE: (FileStatus.CLAIMED, FileStatus.DUPLICATE),
     FileStatus.FAILED: (FileStatus.CLAIMED, FileStatus.VALIDATED, FileStatus.FAILED),
+    FileStatus.SUPERSEDED: (FileStatus.LOADED, FileStatus.SUPERSEDED),
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -14,7 +13,7 @@ import pytest
 
 from include.sample_data import dimensions as dims
 from include.sample_data.generate import GeneratedFile, bad_case_files, good_files
-from salesflow.db import connect, init_database
+from salesflow.db import connect
 from salesflow.ledger import FileLedger
 from salesflow.storage import s3_hook
 from tests.conftest import mysql_connection
@@ -30,33 +29,6 @@ TABLES = (
     "product",
     "sales_team",
 )
-
-
-@pytest.fixture
-def environment(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
-    """Switches to a bucket, database and folders of their own; returns the settings."""
-    from salesflow.config import load_settings
-
-    made: list[str] = []
-
-    def switch(name: str):
-        tag = f"{name}_{uuid.uuid4().hex[:6]}"
-        monkeypatch.setenv("SALESFLOW__STORAGE__BUCKET", f"sf-e2e-{tag}".replace("_", "-"))
-        monkeypatch.setenv("SALESFLOW__MYSQL__DATABASE", f"sf_e2e_{tag}")
-        monkeypatch.setenv("SALESFLOW__LOCAL__WORK_ROOT", str(tmp_path / tag / "work"))
-        monkeypatch.setenv("SALESFLOW__LOCAL__ERROR_DIR", str(tmp_path / tag / "error"))
-        settings = load_settings()
-        s3_hook().create_bucket(bucket_name=settings.bucket)
-        init_database(settings)
-        made.append(settings.database)
-        return settings
-
-    yield switch
-    conn = mysql_connection()
-    with conn.cursor() as cursor:
-        for database in made:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-    conn.close()
 
 
 def upload(settings, files: list[GeneratedFile]) -> None:
