@@ -23,6 +23,13 @@ export SALESFLOW_MYSQL_PASSWORD="${SALESFLOW_MYSQL_PASSWORD:-}"
 export SALESFLOW_S3_PORT="${SALESFLOW_S3_PORT:-5055}"
 export SALESFLOW_S3_ENDPOINT="${SALESFLOW_S3_ENDPOINT:-http://127.0.0.1:$SALESFLOW_S3_PORT}"
 
-export AIRFLOW_CONN_SALESFLOW_S3="${AIRFLOW_CONN_SALESFLOW_S3:-{\"conn_type\": \"aws\", \"login\": \"salesflow-local\", \"password\": \"salesflow-local-secret\", \"extra\": {\"endpoint_url\": \"$SALESFLOW_S3_ENDPOINT\", \"region_name\": \"us-east-1\"}}}"
-export AIRFLOW_CONN_SALESFLOW_MYSQL="${AIRFLOW_CONN_SALESFLOW_MYSQL:-{\"conn_type\": \"mysql\", \"host\": \"$SALESFLOW_MYSQL_HOST\", \"port\": $SALESFLOW_MYSQL_PORT, \"login\": \"$SALESFLOW_MYSQL_USER\", \"password\": \"$SALESFLOW_MYSQL_PASSWORD\", \"extra\": {\"local_infile\": true}}}"
-export AIRFLOW_CONN_SALESFLOW_SPARK="${AIRFLOW_CONN_SALESFLOW_SPARK:-{\"conn_type\": \"spark\", \"host\": \"local[*]\"}}"
+# Connections as JSON, unless already set (a "}" inside ${VAR:-default} would end the expansion early).
+if [ -z "${AIRFLOW_CONN_SALESFLOW_S3:-}" ]; then
+  export AIRFLOW_CONN_SALESFLOW_S3="{\"conn_type\": \"aws\", \"login\": \"salesflow-local\", \"password\": \"salesflow-local-secret\", \"extra\": {\"endpoint_url\": \"$SALESFLOW_S3_ENDPOINT\", \"region_name\": \"us-east-1\"}}"
+fi
+if [ -z "${AIRFLOW_CONN_SALESFLOW_MYSQL:-}" ]; then
+  export AIRFLOW_CONN_SALESFLOW_MYSQL="{\"conn_type\": \"mysql\", \"host\": \"$SALESFLOW_MYSQL_HOST\", \"port\": $SALESFLOW_MYSQL_PORT, \"login\": \"$SALESFLOW_MYSQL_USER\", \"password\": \"$SALESFLOW_MYSQL_PASSWORD\", \"extra\": {\"local_infile\": true}}"
+fi
+if [ -z "${AIRFLOW_CONN_SALESFLOW_SPARK:-}" ]; then
+  export AIRFLOW_CONN_SALESFLOW_SPARK="{\"conn_type\": \"spark\", \"host\": \"local[*]\"}"
+fi
