@@ -10,6 +10,16 @@ source scripts/env.sh
 python -m salesflow.cli check-mysql >/dev/null || exit 3
 if [ "${1:-}" = "--heavy" ]; then
   shift
+  # The heavy suites also need Debian's chromium (the UI test; never a downloaded browser) and psql.
+  need=()
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "test-heavy: installing Debian packages: ${need[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
   status=0
   python -m pytest -m heavy "$@" || status=$?
   [ "$status" -eq 5 ] && { echo "test-heavy: no heavy test selected"; status=0; }
