@@ -294,7 +294,9 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
                 "line_number",
                 "reject_reason",
                 *[c for c in FACT_COLUMNS if c not in ("file_id", "line_number")],
-            ).write.mode("overwrite").partitionBy("file_id").option("header", True).csv(str(out / "rejected"))
+            ).write.mode("overwrite").partitionBy("file_id").options(header=True, quote='"', escape='"').csv(
+                str(out / "rejected")
+            )
 
             parquet = out / "parquet"
             write_parquet(

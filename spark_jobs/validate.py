@@ -372,8 +372,9 @@ def run(spark: SparkSession, spec: dict) -> dict:
             "additional_column",
             F.col(CORRUPT_COLUMN).alias("raw_record"),
         )
-        rejected.repartition("file_id").write.mode("overwrite").partitionBy("file_id").option(
-            "header", True
+        # RFC 4180 (quotes doubled), so any CSV reader reads the reject files back.
+        rejected.repartition("file_id").write.mode("overwrite").partitionBy("file_id").options(
+            header=True, quote='"', escape='"'
         ).csv(str(output_dir / "rejected"))
         checked.unpersist()
 
