@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import logging
 import os
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +46,17 @@ def read_jdbc_table(spark: SparkSession, jdbc: dict[str, Any], table: str) -> Da
         .option("dbtable", table)
         .load()
     )
+
+
+def run_job(app_name: str, description: str, run: Callable[[SparkSession, dict[str, Any]], Any]) -> int:
+    """main() of a salesflow job: parse --spec, log to stdout (the task log), run, stop the session."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--spec", required=True, help="JSON job spec written by the DAG")
+    args = parser.parse_args()
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    spark = build_session(app_name)
+    try:
+        run(spark, read_spec(args.spec))
+    finally:
+        spark.stop()
+    return 0

@@ -21,7 +21,6 @@ lock; a second Spark job would cost another 10 to 15 s of start-up.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -34,7 +33,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.common import JDBC_PASSWORD_ENV, build_session, read_jdbc_table, read_spec
+from spark_jobs.common import JDBC_PASSWORD_ENV, read_jdbc_table, run_job
 
 log = logging.getLogger("salesflow.transform")
 
@@ -395,17 +394,8 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="salesflow: transform validated sales files and load them")
-    parser.add_argument("--spec", required=True, help="JSON job spec written by the DAG")
-    args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spark = build_session("salesflow-transform")
-    try:
-        run(spark, read_spec(args.spec))
-    finally:
-        spark.stop()
-    return 0
+def main() -> int:
+    return run_job("salesflow-transform", "salesflow: transform validated sales files and load them", run)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ need; row rules run in Spark on all good files at once, one read per distinct he
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import csv
 import json
@@ -31,7 +30,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_jobs.common import build_session, read_jdbc_table, read_spec
+from spark_jobs.common import read_jdbc_table, run_job
 
 log = logging.getLogger("salesflow.validate")
 
@@ -402,17 +401,8 @@ def run(spark: SparkSession, spec: dict) -> dict:
     return manifest
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="salesflow: validate claimed sales files")
-    parser.add_argument("--spec", required=True, help="JSON job spec written by the DAG")
-    args = parser.parse_args(argv)
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spark = build_session("salesflow-validate")
-    try:
-        run(spark, read_spec(args.spec))
-    finally:
-        spark.stop()
-    return 0
+def main() -> int:
+    return run_job("salesflow-validate", "salesflow: validate claimed sales files", run)
 
 
 if __name__ == "__main__":

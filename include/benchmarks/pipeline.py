@@ -47,7 +47,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from include.sample_data.generate import GeneratedFile, bad_case_files, good_files
+from include.sample_data.generate import HEADER, GeneratedFile, bad_case_files, good_files
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -60,16 +60,6 @@ UPLOAD_THREADS = 32
 FLOOR_PART_BYTES = 64 * MB
 FLOOR_THREADS = 4
 S3_LOGIN = {"login": "sf-bench-access-key", "password": "sf-bench-secret-key"}
-CSV_COLUMNS = (
-    "customer_id",
-    "store_id",
-    "product_name",
-    "sales_date",
-    "sales_person_id",
-    "price",
-    "quantity",
-    "total_cost",
-)
 FLOOR_TABLE_DDL = """
 CREATE TABLE bench_floor (
     id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
@@ -86,7 +76,7 @@ CREATE TABLE bench_floor (
 FLOOR_LOAD = (
     "LOAD DATA LOCAL INFILE %s INTO TABLE bench_floor CHARACTER SET utf8mb4 "
     "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' LINES TERMINATED BY '\\n' "
-    f"({', '.join(CSV_COLUMNS)})"
+    f"({', '.join(HEADER)})"
 )
 DAG_TEST_LINE = re.compile(
     r"^(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z?)\s.*\[DAG TEST\] "
