@@ -265,3 +265,38 @@ def test_a_month_over_two_runs_ends_as_one_run_over_both(environment):
         == query(together, "SELECT COUNT(*) FROM sales")
         == [(2100,)]
     )
+
+
+def test_recompute_months_param_rebuilds_marts_from_loaded_facts(environment):
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from salesflow.paths import PROJECT_ROOT
+
+    settings = environment("recompute")
+    files = good_files(rows=600, files=1, seed=81, start_month=date(2024, 2, 1), months=1)
+    upload(settings, files)
+    run_dag(datetime(2024, 6, 1, tzinfo=UTC))
+    # A dimension is corrected after the load: the mart still shows the old name.
+    customer_id = query(settings, "SELECT customer_id FROM customers_data_mart ORDER BY customer_id LIMIT 1")[
+        0
+    ][0]
+    conn = mysql_connection(settings.database)
+    with conn.cursor() as cursor:
+        cursor.execute("UPDATE customer SET first_name = 'Corrected' WHERE customer_id = %s", (customer_id,))
+    conn.commit()
+    conn.close()
+
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags["sales_pipeline"]
+    with pytest.raises(ParamValidationError):
+        dag.test(run_conf={"recompute_months": ["2024-13"]})
+    # No new file: the run does not wait, recomputes February from the facts, and loads nothing.
+    when = datetime(2024, 6, 2, tzinfo=UTC)
+    dag_run = dag.test(logical_date=when, run_after=when, run_conf={"recompute_months": ["2024-02"]})
+    assert dag_run.state == "success"
+    names = query(
+        settings, f"SELECT DISTINCT full_name FROM customers_data_mart WHERE customer_id = {customer_id}"
+    )
+    assert len(names) == 1 and names[0][0].startswith("Corrected ")
+    assert query(settings, "SELECT COUNT(*) FROM sales") == [(600,)]
+    assert marts(settings)[1] == expected_marts(valid_rows(files))[1]

@@ -33,11 +33,12 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         python_path = os.pathsep.join(
             filter(None, [str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins"), os.environ.get("PYTHONPATH")])
         )
+        local_ip = os.environ.get("SPARK_LOCAL_IP")
         self.env_vars = {
             **(self.env_vars or {}),
             "PYTHONPATH": python_path,
             # Only when set: on a cluster the driver must bind an address the executors can reach.
-            **({"SPARK_LOCAL_IP": os.environ["SPARK_LOCAL_IP"]} if os.environ.get("SPARK_LOCAL_IP") else {}),
+            **({"SPARK_LOCAL_IP": local_ip} if local_ip else {}),
             "SALESFLOW_JDBC_PASSWORD": connection.password or "",
         }
         super().execute(context)
