@@ -11,6 +11,7 @@ import pytest
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
+from include.sample_data.generate import HEADER
 from spark_jobs.validate import (
     CORRUPT_COLUMN,
     apply_row_rules,
@@ -20,16 +21,7 @@ from spark_jobs.validate import (
     run,
 )
 
-MANDATORY = [
-    "customer_id",
-    "store_id",
-    "product_name",
-    "sales_date",
-    "sales_person_id",
-    "price",
-    "quantity",
-    "total_cost",
-]
+MANDATORY = list(HEADER)  # the mandatory columns of SPEC, in the generator's order
 HEADER = ",".join(MANDATORY)
 AS_OF = date(2024, 6, 30)
 
