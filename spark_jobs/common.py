@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +13,9 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from salesflow.sql import identifier
+
 JDBC_PASSWORD_ENV = "SALESFLOW_JDBC_PASSWORD"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def read_spec(path: str | Path) -> dict[str, Any]:
@@ -35,15 +35,13 @@ def build_session(app_name: str) -> SparkSession:
 
 def read_jdbc_table(spark: SparkSession, jdbc: dict[str, Any], table: str) -> DataFrame:
     """A table read over JDBC; the password comes from the environment only, never argv."""
-    if not _IDENTIFIER.match(table):
-        raise ValueError(f"not a table name: {table!r}")
     return (
         spark.read.format("jdbc")
         .option("url", jdbc["url"])
         .option("driver", jdbc["driver"])
         .option("user", jdbc["user"])
         .option("password", os.environ.get(JDBC_PASSWORD_ENV, ""))
-        .option("dbtable", table)
+        .option("dbtable", identifier(table))
         .load()
     )
 

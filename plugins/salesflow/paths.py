@@ -38,6 +38,13 @@ def relative_key(key: str, prefix: str) -> str | None:
     return str(PurePosixPath(*parts))
 
 
+def rebase_key(key: str, from_prefix: str, to_prefix: str) -> str:
+    """The same key below another prefix: ``sales_data/a/b.csv`` -> ``sales_data_error/a/b.csv``."""
+    if not key.startswith(from_prefix):
+        raise ValueError(f"{key!r} is not below {from_prefix!r}")
+    return to_prefix + key[len(from_prefix) :]
+
+
 MAX_NAME_BYTES = 255
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.db import connect, mysql_hook
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion
-from salesflow.paths import relative_key, sanitize_name
+from salesflow.paths import rebase_key, relative_key, sanitize_name
 from salesflow.storage import ObjectChangedError, download_version, list_versions, move_version, s3_hook
 
 log = logging.getLogger(__name__)
@@ -258,7 +258,7 @@ def _archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
     hook = s3_hook()
     outcome = {}
     for entry in entries:
-        destination = settings.prefixes.processed + entry.object_key[len(settings.prefixes.source) :]
+        destination = rebase_key(entry.object_key, settings.prefixes.source, settings.prefixes.processed)
         outcome[entry.object_key] = move_version(hook, settings.bucket, version_of(entry), destination)
         log.info(
             "archive: %s -> s3://%s/%s (%s)",

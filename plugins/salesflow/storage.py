@@ -82,13 +82,20 @@ def download_version(hook: Any, bucket: str, version: ObjectVersion, target: Pat
     return file_sha256(target)
 
 
-def _check_version(client: Any, bucket: str, version: ObjectVersion) -> None:
+def _head(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """The object's metadata, or None when there is no object under the key."""
     try:
-        head = client.head_object(Bucket=bucket, Key=version.key)
+        return client.head_object(Bucket=bucket, Key=key)
     except client.exceptions.ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            raise ObjectChangedError(f"s3://{bucket}/{version.key} is gone since it was claimed") from None
+            return None
         raise
+
+
+def _check_version(client: Any, bucket: str, version: ObjectVersion) -> None:
+    head = _head(client, bucket, version.key)
+    if head is None:
+        raise ObjectChangedError(f"s3://{bucket}/{version.key} is gone since it was claimed")
     etag = head["ETag"].strip('"')
     if etag != version.etag or int(head["ContentLength"]) != version.size:
         raise ObjectChangedError(
@@ -105,13 +112,8 @@ def file_sha256(path: Path) -> str:
 
 
 def object_exists(client: Any, bucket: str, key: str, etag: str | None = None) -> bool:
-    try:
-        head = client.head_object(Bucket=bucket, Key=key)
-    except client.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return etag is None or head["ETag"].strip('"') == etag
+    head = _head(client, bucket, key)
+    return head is not None and (etag is None or head["ETag"].strip('"') == etag)
 
 
 def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:

@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator
 
 from salesflow.config import Settings, load_settings
 from salesflow.ledger import FileLedger, FileStatus, ObjectVersion
-from salesflow.paths import path_inside, relative_key
+from salesflow.paths import path_inside, rebase_key, relative_key
 
 
 def _reason_document(entry: dict[str, Any], bucket: str, run_id: str, error_key: str) -> bytes:
@@ -78,7 +78,9 @@ class QuarantineOperator(BaseOperator):
                 ledger_entry = current[entry["file_id"]]
                 version = ObjectVersion(ledger_entry.object_key, ledger_entry.etag, ledger_entry.size_bytes)
                 if entry["status"] == "invalid":
-                    error_key = settings.prefixes.error + entry["object_key"][len(settings.prefixes.source) :]
+                    error_key = rebase_key(
+                        entry["object_key"], settings.prefixes.source, settings.prefixes.error
+                    )
                     moved = move_version(hook, settings.bucket, version, error_key)
                     reason_file = _reason_document(entry, settings.bucket, run_id, error_key)
                     hook.load_bytes(
@@ -106,10 +108,10 @@ class QuarantineOperator(BaseOperator):
                 rejects_key = None
                 if entry["rows_rejected"]:
                     parts = sorted((rejected_dir / f"file_id={entry['file_id']}").glob("part-*.csv"))
-                    rejects_key = (
-                        f"{settings.prefixes.rejects}{entry['object_key'][len(settings.prefixes.source) :]}"
-                        f".{entry['file_id']}.rejected.csv"
+                    rejected_file = rebase_key(
+                        entry["object_key"], settings.prefixes.source, settings.prefixes.rejects
                     )
+                    rejects_key = f"{rejected_file}.{entry['file_id']}.rejected.csv"
                     hook.load_bytes(
                         b"".join(_csv_parts(parts)),
                         key=rejects_key,
