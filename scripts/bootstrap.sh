@@ -30,5 +30,6 @@ if ! command -v uv >/dev/null 2>&1 && ! "$PYTHON" -m uv --version >/dev/null 2>&
 fi
 UV="uv"; command -v uv >/dev/null 2>&1 || UV="$PYTHON -m uv"
 [ -x .venv/bin/python ] || $UV venv -q --python "$PYTHON" .venv
-VIRTUAL_ENV=$PWD/.venv $UV pip install -q -r requirements.txt
+# --python, not VIRTUAL_ENV: "python -m uv" targets the interpreter that launched it otherwise.
+$UV pip install -q --python .venv/bin/python -r requirements.txt
 echo "$want" > "$stamp"
