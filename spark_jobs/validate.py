@@ -30,6 +30,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from salesflow.faults import fault_point
 from spark_jobs.common import read_jdbc_table, run_job
 
 log = logging.getLogger("salesflow.validate")
@@ -395,6 +396,7 @@ def run(spark: SparkSession, spec: dict) -> dict:
             )
         else:
             log.info("file %s: invalid (%s)", entry["object_key"], entry["reason"])
+    fault_point("validate_files")
     partial = output_dir / "manifest.json.partial"
     partial.write_text(json.dumps(manifest, indent=2, default=str))
     partial.replace(output_dir / "manifest.json")

@@ -13,6 +13,7 @@ from typing import Any
 
 from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.db import connect, mysql_hook
+from salesflow.faults import fault_point
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion
 from salesflow.paths import rebase_key, relative_key, sanitize_name
 from salesflow.storage import ObjectChangedError, download_version, list_versions, move_version, s3_hook
@@ -49,6 +50,38 @@ def version_of(entry: LedgerEntry) -> ObjectVersion:
     return ObjectVersion(entry.object_key, entry.etag, entry.size_bytes)
 
 
+class RunFolderMissingError(FileNotFoundError):
+    """A task's input in the run folder is gone while files of the run still wait for it."""
+
+
+def run_input(settings: Settings, run_id: str, path: Path) -> Path | None:
+    """``path`` (a file in the run folder a task reads), or None when the run is already over.
+
+    The run folder is removed when a run ends well. A task cleared and run again after that finds
+    every file of the run settled (loaded, quarantined, ...): it has nothing left to do, and says
+    so. The input missing while files of the run are still in flight is an error a retry cannot
+    mend; the message says what to clear.
+    """
+    if path.exists():
+        return path
+    with connect(settings) as conn:
+        entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
+    waiting = [e for e in entries if e.status in IN_FLIGHT]
+    if waiting:
+        raise RunFolderMissingError(
+            f"{path} is missing but {len(waiting)} files of run {run_id} are still in flight "
+            f"(e.g. {waiting[0].object_key}: {waiting[0].status}); clear download_files and the "
+            "tasks after it to rebuild the run folder"
+        )
+    log.info(
+        "%s is gone with the run folder and all %d files of run %s are settled; nothing to do",
+        path.name,
+        len(entries),
+        run_id,
+    )
+    return None
+
+
 def claim_new_files(settings: Settings, run_id: str) -> dict[str, Any]:
     """List the source prefix and claim every file version not seen before, for this run."""
     hook = s3_hook()
@@ -61,6 +94,7 @@ def claim_new_files(settings: Settings, run_id: str) -> dict[str, Any]:
         lingering = [
             e for e in ledger.with_status(settings.bucket, listed, FileStatus.LOADED) if e.id not in held
         ]
+    fault_point("claim_files")
     for entry in lingering:
         log.info(
             "claim: %s was loaded by run %s but not archived; archiving it", entry.object_key, entry.run_id
@@ -157,6 +191,7 @@ def download_claimed_files(
                 target.name,
                 f" [will be quarantined: {pre_reason}]" if pre_reason else "",
             )
+            fault_point("download_files")
     spec = {
         "run_id": run_id,
         "as_of_date": as_of.isoformat(),
@@ -178,11 +213,6 @@ def download_claimed_files(
     spec_path.write_text(json.dumps(spec, indent=2))
     log.info("download: %d files ready for validation; spec %s", len(files), spec_path)
     return str(spec_path)
-
-
-def read_manifest(settings: Settings, run_id: str) -> dict[str, Any]:
-    path = validation_dir(settings, run_id) / "manifest.json"
-    return json.loads(path.read_text())
 
 
 def read_transform_result(settings: Settings, run_id: str) -> dict[str, Any] | None:
@@ -221,6 +251,7 @@ def publish_parquet(settings: Settings, run_id: str) -> dict[str, int]:
                 for index, part in enumerate(sorted(leaf.glob("part-*.parquet"))):
                     key = f"{prefix}{leaf.relative_to(local_root).as_posix()}/part-{index:05d}.parquet"
                     hook.load_file(str(part), key=key, bucket_name=settings.bucket, replace=True)
+                    fault_point("publish_parquet")
                     wanted.add(key)
             stale = [
                 item["Key"]
@@ -267,4 +298,5 @@ def _archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
             destination,
             outcome[entry.object_key],
         )
+        fault_point("archive_files")
     return outcome

@@ -9,9 +9,10 @@ from typing import Any
 
 from salesflow.config import Settings
 from salesflow.db import connect
+from salesflow.faults import fault_point
 from salesflow.ledger import FileLedger, FileStatus
 from salesflow.paths import sanitize_name
-from salesflow.pipeline import read_transform_result, validation_dir
+from salesflow.pipeline import read_transform_result, run_input, validation_dir
 from salesflow.storage import s3_hook
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,7 @@ def build_report(settings: Settings, run_id: str) -> dict[str, Any]:
     """The report of one run, from the ledger (the truth) and the run's job outputs (the details)."""
     with connect(settings) as conn:
         entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
-    manifest_path = validation_dir(settings, run_id) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"files": []}
+    manifest = json.loads((validation_dir(settings, run_id) / "manifest.json").read_text())
     validated = {f["file_id"]: f for f in manifest["files"]}
     transformed = read_transform_result(settings, run_id) or {"files": {}, "months": [], "mart_rows": {}}
 
@@ -90,14 +90,25 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 
 def publish_report(settings: Settings, run_id: str) -> dict[str, Any]:
-    """Write the report as JSON and Markdown under the reports prefix, and log it."""
-    report = build_report(settings, run_id)
-    markdown = render_markdown(report)
+    """Write the report as JSON and Markdown under the reports prefix, and log it.
+
+    Run again after the run folder is gone (the run ended well), the report published then stands:
+    the job outputs it was built from are gone with the folder.
+    """
     prefix = f"{settings.prefixes.reports}{sanitize_name(run_id)}/"
     hook = s3_hook()
+    if run_input(settings, run_id, validation_dir(settings, run_id) / "manifest.json") is None:
+        published = hook.read_key(prefix + "report.json", settings.bucket)
+        log.info(
+            "the report published when the run ended stands: s3://%s/%sreport.json", settings.bucket, prefix
+        )
+        return json.loads(published)
+    report = build_report(settings, run_id)
+    markdown = render_markdown(report)
     hook.load_string(
         json.dumps(report, indent=2), key=prefix + "report.json", bucket_name=settings.bucket, replace=True
     )
+    fault_point("run_report")
     hook.load_string(markdown, key=prefix + "report.md", bucket_name=settings.bucket, replace=True)
     log.info("run report (s3://%s/%sreport.json, report.md):\n%s", settings.bucket, prefix, markdown)
     return report

@@ -7,6 +7,7 @@ parameters (``%s``), never through string formatting.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,8 @@ from typing import Any
 
 from salesflow.config import Tables
 from salesflow.paths import SQL_DIR
+
+log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -64,8 +67,11 @@ def named_lock(conn: Any, name: str, timeout_seconds: int) -> Iterator[None]:
     try:
         yield
     finally:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT RELEASE_LOCK(%s)", (name,))
+        except Exception as error:  # the connection broke: MySQL frees its locks with it
+            log.warning("could not release the MySQL lock %r (%s); it goes with the connection", name, error)
 
 
 def split_statements(script: str) -> list[str]:

@@ -61,16 +61,20 @@ class QuarantineOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from salesflow.db import connect
-        from salesflow.pipeline import read_manifest, validation_dir
+        from salesflow.faults import fault_point
+        from salesflow.pipeline import run_input, validation_dir
         from salesflow.storage import move_version, s3_hook
 
         settings = load_settings()
         run_id = context["run_id"]
-        manifest = read_manifest(settings, run_id)
-        hook = s3_hook()
-        rejected_dir = validation_dir(settings, run_id) / "rejected"
         # Counts only go to XCom; the log names every file.
         outcome: dict[str, Any] = {"quarantined": 0, "validated": 0, "quarantined_by_reason": Counter()}
+        manifest_path = run_input(settings, run_id, validation_dir(settings, run_id) / "manifest.json")
+        if manifest_path is None:
+            return {**outcome, "quarantined_by_reason": {}}
+        manifest = json.loads(manifest_path.read_text())
+        hook = s3_hook()
+        rejected_dir = validation_dir(settings, run_id) / "rejected"
         with connect(settings) as conn:
             ledger = FileLedger(conn, settings.tables)
             current = {e.id: e for e in ledger.get([f["file_id"] for f in manifest["files"]])}
@@ -104,6 +108,11 @@ class QuarantineOperator(BaseOperator):
                     )
                     outcome["quarantined"] += 1
                     outcome["quarantined_by_reason"][entry["reason"].split(":", 1)[0]] += 1
+                    fault_point("quarantine_invalid_files")
+                    continue
+                if ledger_entry.status not in (FileStatus.CLAIMED, FileStatus.VALIDATED):
+                    # Cleared and run again after the load: the file has moved on.
+                    self.log.info("%s is %s already, nothing to do", entry["object_key"], ledger_entry.status)
                     continue
                 rejects_key = None
                 if entry["rows_rejected"]:
@@ -134,6 +143,7 @@ class QuarantineOperator(BaseOperator):
                     f" (rejected rows: s3://{settings.bucket}/{rejects_key})" if rejects_key else "",
                 )
                 outcome["validated"] += 1
+                fault_point("quarantine_invalid_files")
         self.log.info(
             "quarantine: %d files quarantined, %d validated",
             outcome["quarantined"],

@@ -14,8 +14,9 @@ from salesflow.paths import PROJECT_ROOT
 class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     """Runs one of ``spark_jobs/`` with the environment's Spark conf and MySQL credentials.
 
-    The MySQL password reaches the job as an environment variable set in ``execute()``: it is not a
-    template field, so it never lands in rendered fields, the command line or the task log.
+    The job's only argument is the run's spec (``--spec``, written by ``download_files``), found from
+    the run id. The MySQL password reaches the job as an environment variable set in ``execute()``:
+    it is not a template field, so it never lands in rendered fields, the command line or the log.
     """
 
     def __init__(self, *, application: str, **kwargs: Any) -> None:
@@ -25,7 +26,13 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         from airflow.providers.mysql.hooks.mysql import MySqlHook
 
+        from salesflow.pipeline import run_input, spark_spec_path
+
         settings = load_settings()
+        spec = run_input(settings, context["run_id"], spark_spec_path(settings, context["run_id"]))
+        if spec is None:
+            return  # the run is over and its folder gone: no Spark job to start
+        self.application_args = ["--spec", str(spec)]
         self.conf = {**settings.spark_conf, **(self.conf or {})}
         self.jars = ",".join(filter(None, [settings.jdbc_jar, self.jars]))
         connection = MySqlHook.get_connection(MYSQL_CONN_ID)

@@ -1,0 +1,253 @@
+"""Retries and faults: whatever is cleared, retried or broken, a run ends where a clean run ends.
+
+Every test runs the same files (good ones, every bad case, a copy of a good file) for the same
+logical date, and compares what its run left behind with a clean run's: the checksum of every
+table, the ledger row by row, every S3 object and every local error file by content. Faults are
+injected at the fault points of ``salesflow.faults`` (armed through ``SALESFLOW_FAULT_DIR``) and by
+breaking the real services: a MySQL connection killed, the S3 endpoint taken down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from include.sample_data.generate import bad_case_files, good_files
+from salesflow.pipeline import run_folder
+from salesflow.storage import s3_hook
+from tests.conftest import mysql_connection
+from tests.faults.tcp_proxy import TcpProxy
+from tests.integration.test_pipeline_e2e import TABLES, query, run_dag, upload
+
+pytestmark = pytest.mark.heavy
+
+WHEN = datetime(2024, 6, 1, tzinfo=UTC)
+# The tasks in the order they run (keep_run_folder only runs when a task failed).
+TASKS = [
+    "wait_for_files",
+    "claim_files",
+    "download_files",
+    "validate_files",
+    "quarantine_invalid_files",
+    "transform_and_load",
+    "publish_parquet",
+    "archive_files",
+    "run_report",
+]
+FAULT_POINTS = [*TASKS[1:], "transform_and_load.after_commit"]
+_CLEAN: dict[str, dict] = {}
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch, tmp_path) -> Path:
+    """Short retry delays and sensor timeouts (read when the DAG file is parsed); the fault folder."""
+    monkeypatch.setenv("SALESFLOW_RETRY_DELAY_SECONDS", "1")
+    monkeypatch.setenv("SALESFLOW_SENSOR_TIMEOUT_SECONDS", "3")
+    monkeypatch.setenv("SALESFLOW_SENSOR_POKE_SECONDS", "1")
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    monkeypatch.setenv("SALESFLOW_FAULT_DIR", str(faults))
+    return faults
+
+
+def upload_batch(settings) -> None:
+    good = good_files(rows=1500, files=3, seed=81, start_month=date(2024, 3, 1), months=2)
+    upload(settings, good + bad_case_files(seed=81, start_month=date(2024, 3, 1)))
+    s3_hook().load_bytes(good[0].content, key="sales_data/zz_copy.csv", bucket_name=settings.bucket)
+
+
+def outcome(settings) -> dict:
+    """What a run left behind, comparable across environments (bucket and database names masked)."""
+
+    def digest(content: bytes) -> str:
+        for name in (settings.bucket, settings.database):
+            content = content.replace(name.encode(), b"<name>")
+        return hashlib.sha256(content).hexdigest()
+
+    hook = s3_hook()
+    s3 = {
+        item["Key"]: digest(hook.get_key(item["Key"], settings.bucket).get()["Body"].read())
+        for item in hook.iter_file_metadata(prefix="", bucket_name=settings.bucket)
+    }
+    errors = {
+        path.relative_to(settings.error_dir).as_posix(): digest(path.read_bytes())
+        for path in sorted(settings.error_dir.rglob("*"))
+        if path.is_file()
+    }
+    checksums = {
+        table: query(settings, f"CHECKSUM TABLE {table}")[0][1] for table in (*TABLES, "file_ledger_content")
+    }
+    ledger = query(
+        settings,
+        "SELECT id, object_key, etag, size_bytes, sha256, status, run_id, attempts, rows_read, rows_loaded, "
+        "rows_rejected, reason, duplicate_of FROM file_ledger ORDER BY id",
+    )
+    return {"tables": checksums, "ledger": ledger, "s3": s3, "error_folder": errors}
+
+
+def clean_outcome(environment) -> dict:
+    """The outcome of one clean run of the batch (computed once per session)."""
+    if "outcome" not in _CLEAN:
+        settings = environment("clean")
+        upload_batch(settings)
+        run_dag(WHEN)
+        _CLEAN["outcome"] = outcome(settings)
+    return _CLEAN["outcome"]
+
+
+def arm(faults: Path, point: str, action: str = "raise") -> None:
+    (faults / point).write_text(action)
+
+
+class AtPause:
+    """When a task reaches the paused fault point: run `during`, release the task, then `after`."""
+
+    def __init__(self, faults: Path, point: str, during: Callable[[], None], after=None) -> None:
+        arm(faults, point, "pause")
+        self.errors: list[BaseException] = []
+        self.fired = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(faults, point, during, after), daemon=True)
+        self._thread.start()
+
+    def _watch(self, faults: Path, point: str, during, after) -> None:
+        reached = faults / f"{point}.reached"
+        deadline = time.monotonic() + 900
+        while not reached.exists():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+        try:
+            during()
+        except BaseException as error:  # re-raised in the test's thread by check()
+            self.errors.append(error)
+        finally:
+            (faults / f"{point}.release").touch()
+            self.fired.set()
+        if after is not None:
+            after()
+
+    def check(self) -> None:
+        self._thread.join(timeout=60)
+        assert self.fired.is_set(), "the paused fault point was never reached"
+        if self.errors:
+            raise self.errors[0]
+
+
+def task_tries(run) -> dict[str, int]:
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.query(TaskInstance.task_id, TaskInstance.try_number).filter(
+            TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id
+        )
+        return dict(rows)
+
+
+def test_each_task_cleared_after_success_and_run_again_changes_nothing(environment):
+    clean = clean_outcome(environment)
+    settings = environment("cleared")
+    upload_batch(settings)
+    # First round: the run folder is kept, so each task finds its inputs again.
+    dag_run = run_dag(WHEN, mark_success_pattern="remove_run_folder")
+    assert outcome(settings) == clean
+    folder = run_folder(settings, dag_run.run_id)
+    assert folder.is_dir()
+    for task_id in TASKS:
+        run_dag(WHEN, mark_success_pattern=f"(?!{task_id}$).*")
+        assert outcome(settings) == clean, f"{task_id} run again (run folder kept) changed the outcome"
+    # Second round: as in a real deployment, the run folder went when the run ended well.
+    run_dag(WHEN, mark_success_pattern="(?!remove_run_folder$).*")
+    assert not folder.exists()
+    for task_id in TASKS:
+        run_dag(WHEN, mark_success_pattern=f"(?!{task_id}$).*")
+        assert outcome(settings) == clean, f"{task_id} run again (run folder gone) changed the outcome"
+    assert not folder.exists()
+
+
+def test_every_task_failing_part_way_is_retried_to_the_clean_outcome(environment, quick_retries):
+    clean = clean_outcome(environment)
+    settings = environment("part_way")
+    upload_batch(settings)
+    for point in FAULT_POINTS:
+        arm(quick_retries, point)
+    dag_run = run_dag(WHEN)
+    assert not [p.name for p in quick_retries.iterdir()], "a fault point was never reached"
+    tries = task_tries(dag_run)
+    # Each failed once part-way; the load failed twice: in the load, then after its commit.
+    assert {task: tries[task] for task in TASKS[1:]} == {task: 2 for task in TASKS[1:]} | {
+        "transform_and_load": 3
+    }
+    assert outcome(settings) == clean
+
+
+def test_spark_job_killed_in_the_load_and_after_its_commit(environment, quick_retries):
+    clean = clean_outcome(environment)
+    settings = environment("sigkill")
+    upload_batch(settings)
+    # SIGKILL of the job's driver: in the middle of the load, and again right after the commit.
+    arm(quick_retries, "transform_and_load", "kill")
+    arm(quick_retries, "transform_and_load.after_commit", "kill")
+    dag_run = run_dag(WHEN)
+    assert task_tries(dag_run)["transform_and_load"] == 3
+    assert outcome(settings) == clean
+
+
+def test_mysql_connection_broken_in_the_load_and_s3_down_in_the_archive(
+    environment, quick_retries, monkeypatch, s3_endpoint
+):
+    clean = clean_outcome(environment)
+    settings = environment("broken")
+    upload_batch(settings)
+    seen: dict[str, object] = {}
+
+    def break_the_load() -> None:
+        # The facts are loaded but not committed: another reader sees none of them.
+        seen["sales"] = query(settings, "SELECT COUNT(*) FROM sales")
+        seen["marts"] = query(settings, "SELECT COUNT(*) FROM customers_data_mart")
+        seen["loaded"] = query(settings, "SELECT COUNT(*) FROM file_ledger WHERE status = 'LOADED'")
+        conn = mysql_connection()
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM information_schema.processlist WHERE db = %s AND id <> CONNECTION_ID()",
+                (settings.database,),
+            )
+            for (connection_id,) in cursor.fetchall():
+                cursor.execute(f"KILL CONNECTION {int(connection_id)}")
+        conn.close()
+
+    def s3_back_soon() -> None:
+        time.sleep(2)  # the task fails in the meantime; its retry comes 5 s after
+        proxy.up()
+
+    # The pipeline reaches S3 through a proxy the test takes down (moto keeps its buckets).
+    proxy = TcpProxy(urlparse(s3_endpoint).port)
+    proxy.up()
+    direct = os.environ["AIRFLOW_CONN_SALESFLOW_S3"]
+    connection = json.loads(direct)
+    connection["extra"]["endpoint_url"] = f"http://127.0.0.1:{proxy.port}"
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFLOW_S3", json.dumps(connection))
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # a refused connection fails the call at once
+    monkeypatch.setenv("SALESFLOW_RETRY_DELAY_SECONDS", "5")
+    load = AtPause(quick_retries, "transform_and_load", break_the_load)
+    archive = AtPause(quick_retries, "archive_files", proxy.down, after=s3_back_soon)
+    try:
+        dag_run = run_dag(WHEN)
+        load.check()
+        archive.check()
+    finally:
+        monkeypatch.setenv("AIRFLOW_CONN_SALESFLOW_S3", direct)
+        proxy.down()
+    assert seen == {"sales": [(0,)], "marts": [(0,)], "loaded": [(0,)]}
+    tries = task_tries(dag_run)
+    assert (tries["transform_and_load"], tries["archive_files"]) == (2, 2)
+    assert outcome(settings) == clean
