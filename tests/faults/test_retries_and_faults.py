@@ -33,20 +33,20 @@ from tests.integration.test_pipeline_e2e import TABLES, query, run_dag, upload
 pytestmark = pytest.mark.heavy
 
 WHEN = datetime(2024, 6, 1, tzinfo=UTC)
-# The tasks that change something, in the order they run. (wait_for_files only waits: cleared, it
-# waits for new files again; remove_run_folder and keep_run_folder only touch the run folder.)
-TASKS = [
-    "claim_files",
-    "download_files",
-    "validate_files",
-    "quarantine_invalid_files",
-    "transform_and_load",
-    "publish_parquet",
-    "archive_files",
-    "run_report",
-]
-FAULT_POINTS = [*TASKS, "transform_and_load.after_commit"]
+# Tasks that change no data: a cleared sensor waits for new files again; the last two only touch
+# the run folder.
+NO_DATA_TASKS = {"wait_for_files", "remove_run_folder", "keep_run_folder"}
 _CLEAN: dict[str, dict] = {}
+
+
+def data_tasks() -> list[str]:
+    """The DAG's tasks that change data, in the order they run."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from salesflow.paths import PROJECT_ROOT
+
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags["sales_pipeline"]
+    return [t.task_id for t in dag.topological_sort() if t.task_id not in NO_DATA_TASKS]
 
 
 @pytest.fixture(autouse=True)
@@ -185,13 +185,13 @@ def test_each_task_cleared_after_success_and_run_again_changes_nothing(environme
     assert differences(outcome(settings), clean) == []
     folder = run_folder(settings, dag_run.run_id)
     assert folder.is_dir()
-    for task_id in TASKS:
+    for task_id in data_tasks():
         run_dag(WHEN, mark_success_pattern=f"(?!{task_id}$).*")
         assert differences(outcome(settings), clean) == [], f"{task_id} run again (run folder kept)"
     # Second round: as in a real deployment, the run folder went when the run ended well.
     run_dag(WHEN, mark_success_pattern="(?!remove_run_folder$).*")
     assert not folder.exists()
-    for task_id in TASKS:
+    for task_id in data_tasks():
         run_dag(WHEN, mark_success_pattern=f"(?!{task_id}$).*")
         assert differences(outcome(settings), clean) == [], f"{task_id} run again (run folder gone)"
     assert not folder.exists()
@@ -201,13 +201,14 @@ def test_every_task_failing_part_way_is_retried_to_the_clean_outcome(environment
     clean = clean_outcome(environment)
     settings = environment("part_way")
     upload_batch(settings)
-    for point in FAULT_POINTS:
+    tasks = data_tasks()
+    for point in [*tasks, "transform_and_load.after_commit"]:
         arm(quick_retries, point)
     dag_run = run_dag(WHEN)
     assert not [p.name for p in quick_retries.iterdir()], "a fault point was never reached"
     tries = task_tries(dag_run)
     # Each failed once part-way; the load failed twice: in the load, then after its commit.
-    assert {task: tries[task] for task in TASKS} == {task: 2 for task in TASKS} | {"transform_and_load": 3}
+    assert {task: tries[task] for task in tasks} == {task: 2 for task in tasks} | {"transform_and_load": 3}
     assert differences(outcome(settings), clean) == []
 
 
