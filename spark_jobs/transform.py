@@ -59,6 +59,10 @@ FACT_COLUMNS = [
     "customer_full_name",
     "sales_person_full_name",
 ]
+# Primary keys (include/sql/schema/003_sales_and_marts.sql): the order the load CSVs are written in.
+FACT_KEY = ["file_id", "line_number"]
+CUSTOMER_MART_KEY = ["customer_id", "sales_date_month"]
+SALES_TEAM_MART_KEY = ["store_id", "sales_person_id", "sales_month"]
 CUSTOMER_MART_COLUMNS = [
     "customer_id",
     "full_name",
@@ -162,11 +166,21 @@ def sales_team_mart(facts: DataFrame, sales_team: DataFrame) -> DataFrame:
 
 
 # ------------------------------------------------------------------------------------------ I/O
-def write_load_csv(df: DataFrame, path: Path, partitions: int = 1) -> list[Path]:
-    """CSV for LOAD DATA: RFC 4180 quoting with doubled quotes, NULL as an empty field."""
-    df.repartition(partitions).write.mode("overwrite").options(
+def write_load_csv(df: DataFrame, path: Path, key: list[str], partitions: int = 1) -> list[Path]:
+    """CSV for LOAD DATA: RFC 4180 quoting with doubled quotes, NULL as an empty field.
+
+    The rows are range-partitioned and sorted by ``key`` (the table's primary key) and the parts are
+    returned in partition order, so loading them one after another only ever appends to InnoDB's
+    clustered index, and the secondary indexes get a few sequential insertion points (one per month
+    for ``ix_sales_month``). In ``repartition``'s order the inserts land at random pages: once the
+    indexes outgrow the buffer pool (128 MB by default; change buffering is off in MariaDB 10.11)
+    each row costs a page read. Measured (include/benchmarks/load_order.py, 5M fact rows): more than
+    7 minutes in random order, about 28 s sorted, against 16 s for a table without the month index.
+    """
+    df.repartitionByRange(partitions, *key).sortWithinPartitions(*key).write.mode("overwrite").options(
         header=False, quote='"', escape='"', nullValue="", emptyValue='""', dateFormat="yyyy-MM-dd"
     ).csv(str(path))
+    # part-00000 holds the lowest keys: the names sort in partition order.
     return sorted(path.glob("part-*.csv"))
 
 
@@ -295,9 +309,10 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
             customer_rows = customer_mart(all_facts, customers)
             team_rows = sales_team_mart(all_facts, sales_team)
 
-            fact_parts = write_load_csv(new_facts, out / "load" / "sales", partitions=2)
-            customer_parts = write_load_csv(customer_rows, out / "load" / "customer_mart")
-            team_parts = write_load_csv(team_rows, out / "load" / "sales_team_mart")
+            # Each CSV in its table's primary-key order (see write_load_csv).
+            fact_parts = write_load_csv(new_facts, out / "load" / "sales", FACT_KEY, partitions=2)
+            customer_parts = write_load_csv(customer_rows, out / "load" / "customer_mart", CUSTOMER_MART_KEY)
+            team_parts = write_load_csv(team_rows, out / "load" / "sales_team_mart", SALES_TEAM_MART_KEY)
             enriched.where(F.col("reject_reason").isNotNull()).select(
                 "file_id",
                 "line_number",

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from salesflow.config import load_settings
 from salesflow.db import connect
 from salesflow.sql import identifier, render
-from spark_jobs.transform import FACT_COLUMNS, write_load_csv
+from spark_jobs.transform import FACT_COLUMNS, FACT_KEY, write_load_csv
 
 
 def facts(spark: SparkSession, rows: int):
@@ -72,7 +72,7 @@ def main() -> int:
             data = facts(spark, args.rows).cache()
             data.count()
             started = time.perf_counter()
-            parts = write_load_csv(data, Path(tmp) / "csv", partitions=2)
+            parts = write_load_csv(data, Path(tmp) / "csv", FACT_KEY, partitions=2)
             results["spark_write_csv_2_parts"] = time.perf_counter() - started
 
             def fresh_table() -> None:

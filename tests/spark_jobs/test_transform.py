@@ -8,7 +8,14 @@ from pathlib import Path
 
 from pyspark.testing import assertDataFrameEqual
 
-from spark_jobs.transform import FACT_COLUMNS, customer_mart, enrich, sales_team_mart
+from spark_jobs.transform import (
+    FACT_COLUMNS,
+    FACT_KEY,
+    customer_mart,
+    enrich,
+    sales_team_mart,
+    write_load_csv,
+)
 from spark_jobs.validate import fold_extra_columns, read_header_group
 
 VALID_ROW_SCHEMA = (
@@ -205,3 +212,16 @@ def test_a_month_split_over_two_batches_is_ranked_on_all_its_sales(spark):
         (121, 1, "2024-04"): ("Mina Shah", Decimal("900.00"), Decimal("0.00")),
         (121, 2, "2024-04"): ("Omar Khan", Decimal("950.00"), Decimal("9.50")),
     }
+
+
+def test_the_load_csv_parts_come_in_primary_key_order(spark, tmp_path: Path):
+    # LOAD DATA of the parts, in the order returned, must only append to the clustered index.
+    keys = [(file_id, line) for file_id in (7, 3, 5) for line in range(200, 1, -1)]
+    rows = [fact(1, 121, 1, "2024-03-02", "1.00", file_id=f, line=n) for f, n in keys]
+    df = spark.createDataFrame(rows, FACT_SCHEMA).repartition(3)
+    parts = write_load_csv(df, tmp_path / "sales", FACT_KEY, partitions=2)
+    assert len(parts) == 2
+    loaded = [
+        tuple(int(v) for v in line.split(",")[:2]) for part in parts for line in part.read_text().splitlines()
+    ]
+    assert loaded == sorted(keys)
