@@ -176,10 +176,11 @@ def object_exists(client: Any, bucket: str, key: str, etag: str | None = None) -
 def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
     """Move one claimed version to `destination_key` in the same bucket; safe to repeat.
 
-    Copies only if the source is still the claimed version (the copy's ETag condition), and deletes
-    the source only if it still is after the copy: a newer file uploaded under the same key
-    meanwhile stays where it is. Returns what happened: ``moved``, ``already_moved`` or
-    ``source_replaced``.
+    Copies only if the source is still the claimed version, and deletes the source only if it still
+    is after the copy (both requests carry the claimed ETag as a condition; conditional deletes
+    need AWS S3 or a store that honours If-Match on DELETE, as moto does): a newer file uploaded
+    under the same key meanwhile stays where it is. Two requests per file. Returns what happened:
+    ``moved``, ``already_moved`` or ``source_replaced``.
     """
     client = hook.get_conn()
     try:
@@ -201,7 +202,11 @@ def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
         raise ObjectChangedError(
             f"s3://{bucket}/{version.key} is gone and was not moved to {destination_key}"
         ) from None
-    if object_exists(client, bucket, version.key, version.etag):
-        client.delete_object(Bucket=bucket, Key=version.key)
-        return "moved"
-    return "source_replaced"
+    try:
+        # Deleted only if the source is still the claimed version: S3 checks the ETag (If-Match).
+        client.delete_object(Bucket=bucket, Key=version.key, IfMatch=f'"{version.etag}"')
+    except client.exceptions.ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "412", "PreconditionFailed"):
+            return "source_replaced"
+        raise
+    return "moved"
