@@ -344,11 +344,13 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
             if facts_loaded != expected_facts:
                 raise RuntimeError(f"loaded {facts_loaded} fact rows, expected {expected_facts}; rolled back")
             loaded_moves: list[StatusMove] = []
+            rejected_by_file: dict[int, dict[str, int]] = {}
+            for (fid, reason), n in counts.items():  # one pass: no scan of all counts per file
+                if reason:
+                    rejected_by_file.setdefault(fid, {})[reason] = n
             for file_id in pending:
                 loaded = counts.get((file_id, None), 0)
-                rejected_here = {
-                    reason: n for (fid, reason), n in counts.items() if fid == file_id and reason
-                }
+                rejected_here = rejected_by_file.get(file_id, {})
                 rows_rejected = by_file[file_id]["rows_rejected"] + sum(rejected_here.values())
                 rows_read = by_file[file_id]["rows_read"]
                 if loaded + rows_rejected != rows_read:
@@ -365,8 +367,12 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
             # The ledger moves go in the load's transaction, one batched UPDATE per 1,000 files.
             ledger.transition_many(FileStatus.LOADED, loaded_moves, commit=False)
             superseded_moves: list[StatusMove] = []
+            newest_of_key: dict[str, int] = {}
+            for file_id in pending:
+                key = by_file[file_id]["object_key"]
+                newest_of_key[key] = max(file_id, newest_of_key.get(key, file_id))
             for old_id, key in superseded.items():
-                newer = max(f for f in pending if by_file[f]["object_key"] == key)
+                newer = newest_of_key[key]
                 superseded_moves.append(StatusMove(old_id, reason=f"superseded_by:{newer}"))
                 log.info(
                     "file %s (ledger id %d): SUPERSEDED by ledger id %d, its rows replaced",

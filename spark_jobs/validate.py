@@ -192,9 +192,12 @@ def _typed(name: str, value: Column) -> tuple[Column, Column]:
 
 
 def _latest_date(as_of: date, as_of_by_file: dict[int, date] | None) -> Column:
-    if not as_of_by_file:
+    # Only the files whose day differs from the run's go in the map (a big literal map is slow to
+    # plan, and most runs have none).
+    later = {file_id: day for file_id, day in (as_of_by_file or {}).items() if day != as_of}
+    if not later:
         return F.lit(as_of)
-    by_file = F.create_map(*[F.lit(v) for pair in sorted(as_of_by_file.items()) for v in pair])
+    by_file = F.create_map(*[F.lit(v) for pair in sorted(later.items()) for v in pair])
     return F.coalesce(by_file[F.col("file_id")], F.lit(as_of))
 
 
