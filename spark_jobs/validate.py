@@ -116,6 +116,10 @@ def read_header_group(spark: SparkSession, paths: list[str], columns: list[str])
     row's offset from the file's first row, plus 2 for the header (it counts records, which is
     the physical line unless a quoted value spans lines).
     """
+    # The paths are local files: list them on the driver. Above the default threshold (32 paths)
+    # Spark lists them in a job with one task per path, about 4 ms a file (11 s for 3,000 files
+    # against 1.7 s on the driver).
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", str(max(32, len(paths) + 1)))
     schema = T.StructType(
         [T.StructField(name, T.StringType()) for name in columns]
         + [T.StructField(CORRUPT_COLUMN, T.StringType())]
