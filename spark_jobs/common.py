@@ -55,6 +55,10 @@ def run_job(app_name: str, description: str, run: Callable[[SparkSession, dict[s
     spark = build_session(app_name)
     try:
         run(spark, read_spec(args.spec))
+    except Exception as error:
+        # One line that says what failed, before the traceback the task log also gets.
+        logging.getLogger(app_name).error("%s failed: %s: %s", app_name, type(error).__name__, error)
+        raise
     finally:
         spark.stop()
     return 0

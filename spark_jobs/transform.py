@@ -199,10 +199,14 @@ def load_csv(cursor: Any, statement: str, parts: list[Path]) -> int:
 
 
 def write_parquet(df: DataFrame, path: Path, partition_by: list[str], sort_by: list[str]) -> None:
-    """One file per partition (no small files), rows in a fixed order (the same run, the same bytes)."""
-    df.repartition(*partition_by).sortWithinPartitions(*sort_by).write.mode("overwrite").partitionBy(
-        *partition_by
-    ).parquet(str(path))
+    """One file per partition (no small files), rows in a fixed order (the same run, the same rows).
+
+    The sort starts with the partition columns: the writer needs rows grouped by them and would
+    otherwise add its own sort on them alone, dropping the order by ``sort_by``.
+    """
+    df.repartition(*partition_by).sortWithinPartitions(*partition_by, *sort_by).write.mode(
+        "overwrite"
+    ).partitionBy(*partition_by).parquet(str(path))
 
 
 # ------------------------------------------------------------------------------------ the job

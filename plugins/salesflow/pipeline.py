@@ -61,22 +61,36 @@ class RunFolderMissingError(FileNotFoundError):
     """A task's input in the run folder is gone while files of the run still wait for it."""
 
 
+def files_waiting(settings: Settings, run_id: str) -> tuple[list[LedgerEntry], list[LedgerEntry]]:
+    """The run's files, and those a step of the run still has to act on.
+
+    Waiting: in flight (CLAIMED, VALIDATED), or a duplicate not yet moved aside (its version still
+    under the source prefix; one listing, only asked when a run folder is missing).
+    """
+    with connect(settings) as conn:
+        entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
+    waiting = [e for e in entries if e.status in IN_FLIGHT]
+    duplicates = [e for e in entries if e.status == FileStatus.DUPLICATE]
+    if duplicates:
+        listed = set(list_versions(s3_hook(), settings.bucket, settings.prefixes.source))
+        waiting += [e for e in duplicates if version_of(e) in listed]
+    return entries, waiting
+
+
 def run_input(settings: Settings, run_id: str, path: Path) -> Path | None:
     """``path`` (a file in the run folder a task reads), or None when the run is already over.
 
     The run folder is removed when a run ends well. A task cleared and run again after that finds
     every file of the run settled (loaded, quarantined, ...): it has nothing left to do, and says
-    so. The input missing while files of the run are still in flight is an error a retry cannot
-    mend; the message says what to clear.
+    so. The input missing while files of the run still wait is an error a retry cannot mend; the
+    message says what to clear.
     """
     if path.exists():
         return path
-    with connect(settings) as conn:
-        entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
-    waiting = [e for e in entries if e.status in IN_FLIGHT]
+    entries, waiting = files_waiting(settings, run_id)
     if waiting:
         raise RunFolderMissingError(
-            f"{path} is missing but {len(waiting)} files of run {run_id} are still in flight "
+            f"{path} is missing but {len(waiting)} files of run {run_id} still wait for it "
             f"(e.g. {waiting[0].object_key}: {waiting[0].status}); clear download_files and the "
             "tasks after it to rebuild the run folder"
         )
@@ -144,6 +158,12 @@ def download_claimed_files(
 
     Returns the path of the spec for the validation job.
     """
+    spec_path = spark_spec_path(settings, run_id)
+    if not spec_path.exists():
+        entries, waiting = files_waiting(settings, run_id)
+        if entries and not waiting:  # run again after the run ended well and its folder went
+            log.info("download: the run folder is gone and all %d files of the run are settled", len(entries))
+            return str(spec_path)
     hook = s3_hook()
     hook.get_conn()  # one S3 client, shared by the download threads
     files: list[dict[str, Any]] = []
@@ -221,10 +241,22 @@ def download_claimed_files(
                 f" [will be quarantined: {pre_reason}]" if pre_reason else "",
             )
 
+    # Run again after its files moved on: those keep their entries (and local copies) from the
+    # earlier try, so the validation outputs and the report still describe every file of the run.
+    earlier = (
+        {f["file_id"]: f for f in json.loads(spec_path.read_text())["files"]} if spec_path.exists() else {}
+    )
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
+        entries = ledger.entries_for_run(settings.bucket, run_id)
         todo = []
-        for entry in ledger.entries_for_run(settings.bucket, run_id):
+        for entry in entries:
+            if entry.status not in IN_FLIGHT and entry.id in earlier:
+                log.info(
+                    "download: %s is %s already, downloaded by an earlier try", entry.object_key, entry.status
+                )
+                files.append(earlier[entry.id])
+                continue
             if entry.status not in (*IN_FLIGHT, FileStatus.DUPLICATE):
                 log.info("download: %s is %s already, nothing to do", entry.object_key, entry.status)
                 continue
@@ -235,6 +267,8 @@ def download_claimed_files(
             settle(ledger, todo[:1], [fetch(todo[0])])
             fault_point("download_files")
             settle(ledger, todo[1:], concurrently(fetch, todo[1:]))
+    position = {entry.id: index for index, entry in enumerate(entries)}
+    files.sort(key=lambda f: position[f["file_id"]])  # the ledger's order, as one file at a time gave
     spec = {
         "run_id": run_id,
         "as_of_date": as_of.isoformat(),
@@ -251,9 +285,10 @@ def download_claimed_files(
             "sales_team": settings.tables.sales_team,
         },
     }
-    spec_path = spark_spec_path(settings, run_id)
     spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(spec, indent=2))
+    partial = spec_path.with_name(spec_path.name + ".partial")
+    partial.write_text(json.dumps(spec, indent=2))
+    partial.replace(spec_path)  # a try that dies here leaves the earlier spec whole
     log.info("download: %d files ready for validation; spec %s", len(files), spec_path)
     return str(spec_path)
 
