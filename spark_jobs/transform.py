@@ -226,7 +226,7 @@ def write_parquet(df: DataFrame, path: Path, partition_by: list[str], sort_by: l
 # ------------------------------------------------------------------------------------ the job
 def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
     from salesflow.config import load_settings
-    from salesflow.ledger import FileLedger, FileStatus
+    from salesflow.ledger import FileLedger, FileStatus, StatusMove
     from salesflow.sql import named_lock, render
 
     settings = load_settings()
@@ -362,11 +362,14 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
             expected_facts = sum(n for (_, reason), n in counts.items() if reason is None)
             if facts_loaded != expected_facts:
                 raise RuntimeError(f"loaded {facts_loaded} fact rows, expected {expected_facts}; rolled back")
+            loaded_moves: list[StatusMove] = []
+            rejected_by_file: dict[int, dict[str, int]] = {}
+            for (fid, reason), n in counts.items():  # one pass: no scan of all counts per file
+                if reason:
+                    rejected_by_file.setdefault(fid, {})[reason] = n
             for file_id in pending:
                 loaded = counts.get((file_id, None), 0)
-                rejected_here = {
-                    reason: n for (fid, reason), n in counts.items() if fid == file_id and reason
-                }
+                rejected_here = rejected_by_file.get(file_id, {})
                 rows_rejected = by_file[file_id]["rows_rejected"] + sum(rejected_here.values())
                 rows_read = by_file[file_id]["rows_read"]
                 if loaded + rows_rejected != rows_read:
@@ -374,25 +377,29 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
                         f"file {by_file[file_id]['object_key']}: {rows_read} rows read but "
                         f"{loaded} loaded + {rows_rejected} rejected; rolled back"
                     )
-                ledger.transition(
-                    file_id, FileStatus.LOADED, rows_loaded=loaded, rows_rejected=rows_rejected, commit=False
-                )
+                loaded_moves.append(StatusMove(file_id, rows_loaded=loaded, rows_rejected=rows_rejected))
                 result["files"][str(file_id)] = {
                     "object_key": by_file[file_id]["object_key"],
                     "rows_loaded": loaded,
                     "rows_rejected_at_load": rejected_here,
                 }
+            # The ledger moves go in the load's transaction, one batched UPDATE per 1,000 files.
+            ledger.transition_many(FileStatus.LOADED, loaded_moves, commit=False)
+            superseded_moves: list[StatusMove] = []
+            newest_of_key: dict[str, int] = {}
+            for file_id in pending:
+                key = by_file[file_id]["object_key"]
+                newest_of_key[key] = max(file_id, newest_of_key.get(key, file_id))
             for old_id, key in superseded.items():
-                newer = max(f for f in pending if by_file[f]["object_key"] == key)
-                ledger.transition(
-                    old_id, FileStatus.SUPERSEDED, reason=f"superseded_by:{newer}", commit=False
-                )
+                newer = newest_of_key[key]
+                superseded_moves.append(StatusMove(old_id, reason=f"superseded_by:{newer}"))
                 log.info(
                     "file %s (ledger id %d): SUPERSEDED by ledger id %d, its rows replaced",
                     key,
                     old_id,
                     newer,
                 )
+            ledger.transition_many(FileStatus.SUPERSEDED, superseded_moves, commit=False)
             result["superseded"] = sorted(superseded)
             # Written before the commit: if the job dies right after it, the retry finds nothing
             # left to load and keeps this result, so the months still get published.

@@ -116,6 +116,10 @@ def read_header_group(spark: SparkSession, paths: list[str], columns: list[str])
     row's offset from the file's first row, plus 2 for the header (it counts records, which is
     the physical line unless a quoted value spans lines).
     """
+    # The paths are local files: list them on the driver. Above the default threshold (32 paths)
+    # Spark lists them in a job with one task per path, about 4 ms a file (11 s for 3,000 files
+    # against 1.7 s on the driver).
+    spark.conf.set("spark.sql.sources.parallelPartitionDiscovery.threshold", str(max(32, len(paths) + 1)))
     schema = T.StructType(
         [T.StructField(name, T.StringType()) for name in columns]
         + [T.StructField(CORRUPT_COLUMN, T.StringType())]
@@ -192,9 +196,12 @@ def _typed(name: str, value: Column) -> tuple[Column, Column]:
 
 
 def _latest_date(as_of: date, as_of_by_file: dict[int, date] | None) -> Column:
-    if not as_of_by_file:
+    # Only the files whose day differs from the run's go in the map (a big literal map is slow to
+    # plan, and most runs have none).
+    later = {file_id: day for file_id, day in (as_of_by_file or {}).items() if day != as_of}
+    if not later:
         return F.lit(as_of)
-    by_file = F.create_map(*[F.lit(v) for pair in sorted(as_of_by_file.items()) for v in pair])
+    by_file = F.create_map(*[F.lit(v) for pair in sorted(later.items()) for v in pair])
     return F.coalesce(by_file[F.col("file_id")], F.lit(as_of))
 
 

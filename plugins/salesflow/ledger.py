@@ -59,6 +59,28 @@ class LedgerTransitionError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class StatusMove:
+    """One entry's move in ``FileLedger.transition_many``; None keeps the value the entry has."""
+
+    entry_id: int
+    reason: str | None = None
+    duplicate_of: int | None = None
+    rows_read: int | None = None
+    rows_loaded: int | None = None
+    rows_rejected: int | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            self.entry_id,
+            self.reason,
+            self.duplicate_of,
+            self.rows_read,
+            self.rows_loaded,
+            self.rows_rejected,
+        )
+
+
+@dataclass(frozen=True)
 class ObjectVersion:
     """One object as listed in S3 (key, ETag and size identify it; landed_at is its LastModified)."""
 
@@ -116,8 +138,11 @@ class FileLedger:
         self.conn = conn
         self.tables = tables
 
-    def _sql(self, name: str, **value_lists: int) -> str:
-        return render(f"ledger/{name}.sql", self.tables, value_lists=value_lists)
+    def _sql(self, name: str, **placeholders: int | tuple[int, int]) -> str:
+        """The statement; an int placeholder is an IN list, a (rows, columns) one a row list."""
+        lists = {key: n for key, n in placeholders.items() if isinstance(n, int)}
+        rows = {key: n for key, n in placeholders.items() if isinstance(n, tuple)}
+        return render(f"ledger/{name}.sql", self.tables, value_lists=lists, value_rows=rows)
 
     def claim(self, bucket: str, run_id: str, objects: Iterable[ObjectVersion]) -> list[LedgerEntry]:
         """Claim every version not seen before (or FAILED earlier) for `run_id`; atomic.
@@ -177,85 +202,118 @@ class FileLedger:
         return found
 
     def get(self, ids: Sequence[int]) -> list[LedgerEntry]:
-        if not ids:
-            return []
+        rows: list[Any] = []
         with self.conn.cursor() as cursor:
-            cursor.execute(self._sql("select_ids", id_list=len(ids)), tuple(ids))
-            rows = cursor.fetchall()
+            for start in range(0, len(ids), CLAIM_BATCH):
+                batch = tuple(ids[start : start + CLAIM_BATCH])
+                cursor.execute(self._sql("select_ids", id_list=len(batch)), batch)
+                rows += cursor.fetchall()
         self.conn.commit()
         return [LedgerEntry.from_row(row) for row in rows]
 
-    def record_content(self, entry_id: int, sha256: str) -> LedgerEntry | None:
-        """Store the content hash of a claimed file and decide whether its bytes are new.
+    def record_contents(self, contents: Sequence[tuple[int, str]]) -> dict[int, LedgerEntry]:
+        """Store the content hash of claimed files and decide, for each, whether its bytes are new.
 
-        Returns None when they are (this entry now owns them), or the entry that already owns the
-        same bytes; this entry is then moved to DUPLICATE, pointing at it. Bytes owned by a FAILED
-        entry pass to the new one. One transaction, so two runs can't both own the same bytes.
+        ``contents`` are (entry id, SHA-256) pairs. Returns, for each entry whose bytes are not new,
+        the entry that already owns them; that entry is moved to DUPLICATE, pointing at the owner.
+        Entries left out of the answer own their bytes. The first of several entries with the same
+        bytes (in the order given) owns them. Bytes owned by a FAILED entry pass to the new one.
+        One transaction per batch of CLAIM_BATCH entries (no round trip per file), so two runs can't
+        both own the same bytes; safe to call again with the same pairs.
         """
-        with self.conn.cursor() as cursor:
-            cursor.execute(self._sql("set_sha256"), (sha256, entry_id))
-            cursor.execute(self._sql("content_register"), (sha256, entry_id))
-            cursor.execute(self._sql("content_owner"), (sha256,))
-            owner_id, owner_key, owner_status = cursor.fetchone()
-            if owner_id != entry_id and owner_status == FileStatus.FAILED:
-                cursor.execute(self._sql("content_take_over"), (entry_id, sha256, owner_id))
-                owner_id = entry_id
-        self.conn.commit()
-        if owner_id == entry_id:
-            return None
-        self.transition(
-            entry_id,
-            FileStatus.DUPLICATE,
-            reason=f"duplicate_of:{owner_key} ({owner_status})",
-            duplicate_of=owner_id,
-        )
-        (owner,) = self.get([owner_id])
-        return owner
+        owners: dict[int, int] = {}
+        # Stable sort by hash: concurrent runs lock the content rows in the same order.
+        ordered = sorted(dict(contents).items(), key=lambda pair: pair[1])
+        for start in range(0, len(ordered), CLAIM_BATCH):
+            batch = ordered[start : start + CLAIM_BATCH]
+            owners.update(self._with_deadlock_retry("record contents", lambda b=batch: self._record_batch(b)))
+        found = {e.id: e for e in self.get(sorted(set(owners.values())))}
+        return {entry_id: found[owner_id] for entry_id, owner_id in owners.items()}
 
-    def transition(
-        self,
-        entry_id: int,
-        status: FileStatus,
-        *,
-        reason: str | None = None,
-        duplicate_of: int | None = None,
-        rows_read: int | None = None,
-        rows_loaded: int | None = None,
-        rows_rejected: int | None = None,
-        commit: bool = True,
-    ) -> None:
-        """Move one entry forward; a repeat of the same move is a no-op, a backward move an error.
-
-        ``commit=False`` leaves the move in the caller's transaction (the load commits the ledger
-        with the rows it loaded, so LOADED never stands for rows that are not all in MySQL).
-        """
-        allowed = ALLOWED_FROM[status]
+    def _record_batch(self, batch: Sequence[tuple[int, str]]) -> dict[int, int]:
+        """One transaction: hashes stored, contents registered, duplicates moved; entry -> owner id."""
+        hashes = sorted({sha256 for _, sha256 in batch})
         with self.conn.cursor() as cursor:
             cursor.execute(
-                self._sql("transition", from_statuses=len(allowed)),
-                (
-                    status.value,
-                    reason,
-                    duplicate_of,
-                    rows_read,
-                    rows_loaded,
-                    rows_rejected,
-                    entry_id,
-                    *allowed,
-                ),
+                self._sql("set_sha256", rows=(len(batch), 2)), [value for pair in batch for value in pair]
             )
-            changed = cursor.rowcount
-            if changed == 0:
-                cursor.execute(self._sql("select_ids", id_list=1), (entry_id,))
-                row = cursor.fetchone()
+            cursor.executemany(
+                self._sql("content_register"), [(sha256, entry_id) for entry_id, sha256 in batch]
+            )
+            cursor.execute(self._sql("content_owner", sha256s=len(hashes)), hashes)
+            owner_of = {row[0]: (row[1], row[2], FileStatus(row[3])) for row in cursor.fetchall()}
+            take_over: list[tuple[int, str, int]] = []
+            for entry_id, sha256 in batch:  # the first entry with a FAILED owner's bytes takes them
+                owner_id, _, owner_status = owner_of[sha256]
+                if owner_id != entry_id and owner_status == FileStatus.FAILED:
+                    take_over.append((entry_id, sha256, owner_id))
+                    owner_of[sha256] = (entry_id, "", FileStatus.CLAIMED)  # read again below
+            if take_over:  # rare (a FAILED file's bytes under a new name): one statement each
+                cursor.executemany(self._sql("content_take_over"), take_over)
+                cursor.execute(self._sql("content_owner", sha256s=len(hashes)), hashes)
+                owner_of = {row[0]: (row[1], row[2], FileStatus(row[3])) for row in cursor.fetchall()}
+        moves = [
+            StatusMove(
+                entry_id,
+                reason=f"duplicate_of:{owner_of[sha256][1]} ({owner_of[sha256][2]})",
+                duplicate_of=owner_of[sha256][0],
+            )
+            for entry_id, sha256 in batch
+            if owner_of[sha256][0] != entry_id
+        ]
+        self.transition_many(FileStatus.DUPLICATE, moves, commit=False)
+        self.conn.commit()
+        return {move.entry_id: move.duplicate_of for move in moves if move.duplicate_of is not None}
+
+    def _with_deadlock_retry(self, what: str, work: Any) -> Any:
+        for attempt in range(1, CLAIM_ATTEMPTS + 1):
+            try:
+                return work()
+            except Exception as error:
+                self.conn.rollback()
+                if _error_code(error) != ER_LOCK_DEADLOCK or attempt == CLAIM_ATTEMPTS:
+                    raise
+                log.warning("%s: deadlock with another run, retrying (%d/%d)", what, attempt, CLAIM_ATTEMPTS)
+        raise AssertionError("unreachable")
+
+    def transition_many(
+        self, status: FileStatus, moves: Iterable[StatusMove], *, commit: bool = True
+    ) -> None:
+        """Move entries forward to `status`, each with its own values; a batched UPDATE per CLAIM_BATCH.
+
+        A repeat of the same move is a no-op; a backward move (or an unknown entry) raises
+        LedgerTransitionError and, with ``commit=True``, none of the moves is kept. ``commit=False``
+        leaves the moves in the caller's transaction (the load commits the ledger with the rows it
+        loaded, so LOADED never stands for rows that are not all in MySQL).
+        """
+        moves = list({move.entry_id: move for move in moves}.values())
+        allowed = [s.value for s in ALLOWED_FROM[status]]
+        try:
+            with self.conn.cursor() as cursor:
+                for start in range(0, len(moves), CLAIM_BATCH):
+                    batch = moves[start : start + CLAIM_BATCH]
+                    cursor.execute(
+                        self._sql("transition", moves=(len(batch), 6), from_statuses=len(allowed)),
+                        [value for move in batch for value in move.values()] + [status.value, *allowed],
+                    )
+                    if cursor.rowcount < len(batch):  # repeats change nothing; refusals neither
+                        self._check_moved(cursor, status, [move.entry_id for move in batch])
+        except BaseException:
+            if commit:
+                self.conn.rollback()
+            raise
         if commit:
             self.conn.commit()
-        if changed == 0:
-            current = LedgerEntry.from_row(row) if row else None
-            if current is None:
+
+    def _check_moved(self, cursor: Any, status: FileStatus, ids: list[int]) -> None:
+        cursor.execute(self._sql("select_ids", id_list=len(ids)), ids)
+        current = {row[0]: LedgerEntry.from_row(row) for row in cursor.fetchall()}
+        for entry_id in ids:
+            entry = current.get(entry_id)
+            if entry is None:
                 raise LedgerTransitionError(f"ledger entry {entry_id} does not exist")
-            if current.status != status:
+            if entry.status != status:
                 raise LedgerTransitionError(
-                    f"ledger entry {entry_id} ({current.object_key}) is {current.status}: "
+                    f"ledger entry {entry_id} ({entry.object_key}) is {entry.status}: "
                     f"it cannot move to {status}"
                 )

@@ -14,9 +14,16 @@ from typing import Any
 from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.db import connect, mysql_hook
 from salesflow.faults import fault_point
-from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion
+from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion, StatusMove
 from salesflow.paths import rebase_key, relative_key, sanitize_name
-from salesflow.storage import ObjectChangedError, download_version, list_versions, move_version, s3_hook
+from salesflow.storage import (
+    ObjectChangedError,
+    concurrently,
+    download_version,
+    list_versions,
+    move_version,
+    s3_hook,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,35 +165,45 @@ def download_claimed_files(
             log.info("download: the run folder is gone and all %d files of the run are settled", len(entries))
             return str(spec_path)
     hook = s3_hook()
-    files = []
-    # Run again after its files moved on: those keep their entries (and local copies) from the
-    # earlier try, so the validation outputs and the report still describe every file of the run.
-    earlier = (
-        {f["file_id"]: f for f in json.loads(spec_path.read_text())["files"]} if spec_path.exists() else {}
-    )
-    with connect(settings) as conn:
-        ledger = FileLedger(conn, settings.tables)
-        for entry in ledger.entries_for_run(settings.bucket, run_id):
-            if entry.status not in IN_FLIGHT and entry.id in earlier:
-                log.info(
-                    "download: %s is %s already, downloaded by an earlier try", entry.object_key, entry.status
-                )
-                files.append(earlier[entry.id])
-                continue
-            if entry.status not in (*IN_FLIGHT, FileStatus.DUPLICATE):
-                log.info("download: %s is %s already, nothing to do", entry.object_key, entry.status)
-                continue
-            target = local_download_path(settings, run_id, entry.id)
-            try:
-                sha256 = download_version(hook, settings.bucket, version_of(entry), target)
-            except ObjectChangedError as error:
+    hook.get_conn()  # one S3 client, shared by the download threads
+    files: list[dict[str, Any]] = []
+
+    def fetch(entry: LedgerEntry) -> tuple[str | None, str | None]:
+        """(SHA-256, None) once the file is here, or (None, why) when its version is gone."""
+        try:
+            return download_version(hook, settings.bucket, version_of(entry), target_of(entry)), None
+        except ObjectChangedError as error:
+            return None, str(error)
+
+    def target_of(entry: LedgerEntry) -> Path:
+        return local_download_path(settings, run_id, entry.id)
+
+    def settle(ledger: FileLedger, entries: list[LedgerEntry], fetched: list[tuple[str | None, str | None]]):
+        """The ledger work for downloaded files, batched: changed ones FAILED, contents recorded."""
+        changed = [
+            (entry, why)
+            for entry, (_, why) in zip(entries, fetched, strict=True)
+            if why is not None and entry.status != FileStatus.DUPLICATE
+        ]
+        ledger.transition_many(
+            FileStatus.FAILED, [StatusMove(entry.id, reason="changed_during_run") for entry, _ in changed]
+        )
+        for _entry, why in changed:
+            log.warning("download: %s; marked FAILED, the new version is claimed next run", why)
+        owners = ledger.record_contents(
+            [
+                (entry.id, sha256)
+                for entry, (sha256, _) in zip(entries, fetched, strict=True)
+                if sha256 is not None and entry.status != FileStatus.DUPLICATE
+            ]
+        )
+        for entry, (sha256, why) in zip(entries, fetched, strict=True):
+            if sha256 is None:
                 if entry.status == FileStatus.DUPLICATE:
-                    continue  # moved aside by an earlier try of this run
-                ledger.transition(entry.id, FileStatus.FAILED, reason="changed_during_run")
-                log.warning("download: %s; marked FAILED, the new version is claimed next run", error)
+                    log.info("download: %s is DUPLICATE and moved aside already (%s)", entry.object_key, why)
                 continue
             pre_reason = entry.reason if entry.status == FileStatus.DUPLICATE else None
-            owner = None if pre_reason else ledger.record_content(entry.id, sha256)
+            owner = owners.get(entry.id)
             if owner is not None:
                 # Not loaded again; the quarantine step moves it aside with this reason.
                 pre_reason = f"duplicate_of:{owner.object_key} ({owner.status})"
@@ -203,6 +220,7 @@ def download_claimed_files(
             # if that is later (a backfill run for a past day picking up a new file). So a file
             # ends the same whichever run takes it.
             landed = entry.landed_at.date() if entry.landed_at else as_of
+            target = target_of(entry)
             files.append(
                 {
                     "file_id": entry.id,
@@ -222,7 +240,35 @@ def download_claimed_files(
                 target.name,
                 f" [will be quarantined: {pre_reason}]" if pre_reason else "",
             )
+
+    # Run again after its files moved on: those keep their entries (and local copies) from the
+    # earlier try, so the validation outputs and the report still describe every file of the run.
+    earlier = (
+        {f["file_id"]: f for f in json.loads(spec_path.read_text())["files"]} if spec_path.exists() else {}
+    )
+    with connect(settings) as conn:
+        ledger = FileLedger(conn, settings.tables)
+        entries = ledger.entries_for_run(settings.bucket, run_id)
+        todo = []
+        for entry in entries:
+            if entry.status not in IN_FLIGHT and entry.id in earlier:
+                log.info(
+                    "download: %s is %s already, downloaded by an earlier try", entry.object_key, entry.status
+                )
+                files.append(earlier[entry.id])
+                continue
+            if entry.status not in (*IN_FLIGHT, FileStatus.DUPLICATE):
+                log.info("download: %s is %s already, nothing to do", entry.object_key, entry.status)
+                continue
+            todo.append(entry)
+        if todo:
+            # The first file alone (downloaded and recorded), then the rest from a thread pool
+            # with the ledger work batched.
+            settle(ledger, todo[:1], [fetch(todo[0])])
             fault_point("download_files")
+            settle(ledger, todo[1:], concurrently(fetch, todo[1:]))
+    position = {entry.id: index for index, entry in enumerate(entries)}
+    files.sort(key=lambda f: position[f["file_id"]])  # the ledger's order, as one file at a time gave
     spec = {
         "run_id": run_id,
         "as_of_date": as_of.isoformat(),
@@ -318,17 +364,20 @@ def archive_loaded_files(settings: Settings, run_id: str) -> dict[str, str]:
 
 
 def _archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
+    """Move the entries' versions to the processed prefix: the first alone, then from a thread pool."""
     hook = s3_hook()
-    outcome = {}
-    for entry in entries:
+    hook.get_conn()  # one S3 client, shared by the threads
+
+    def move(entry: LedgerEntry) -> str:
         destination = rebase_key(entry.object_key, settings.prefixes.source, settings.prefixes.processed)
-        outcome[entry.object_key] = move_version(hook, settings.bucket, version_of(entry), destination)
-        log.info(
-            "archive: %s -> s3://%s/%s (%s)",
-            entry.object_key,
-            settings.bucket,
-            destination,
-            outcome[entry.object_key],
-        )
+        moved = move_version(hook, settings.bucket, version_of(entry), destination)
+        log.info("archive: %s -> s3://%s/%s (%s)", entry.object_key, settings.bucket, destination, moved)
+        return moved
+
+    outcome = {}
+    if entries:
+        outcome[entries[0].object_key] = move(entries[0])
         fault_point("archive_files")
+        for entry, moved in zip(entries[1:], concurrently(move, entries[1:]), strict=True):
+            outcome[entry.object_key] = moved
     return outcome

@@ -34,16 +34,29 @@ def _read(relative_path: str) -> str:
     return _strip_leading_comments((SQL_DIR / relative_path).read_text())
 
 
-def render(relative_path: str, tables: Tables, *, value_lists: dict[str, int] | None = None) -> str:
+def render(
+    relative_path: str,
+    tables: Tables,
+    *,
+    value_lists: dict[str, int] | None = None,
+    value_rows: dict[str, tuple[int, int]] | None = None,
+) -> str:
     """The statement(s) in ``include/sql/<relative_path>`` with the table names filled in.
 
     ``value_lists`` maps a placeholder to a count: it becomes that many ``%s`` (for ``IN (...)``).
+    ``value_rows`` maps a placeholder to (rows, columns): it becomes ``SELECT %s, %s UNION ALL
+    SELECT %s, %s ...``, a derived table of parameters (one statement updates many rows, each with
+    its own values, on MySQL and MariaDB alike; the statement names the columns).
     """
     names: dict[str, str] = {key: identifier(value) for key, value in asdict(tables).items()}
     for name, count in (value_lists or {}).items():
         if count < 1:
             raise ValueError(f"{name}: an IN list needs at least one value")
         names[name] = ", ".join(["%s"] * count)
+    for name, (rows, columns) in (value_rows or {}).items():
+        if rows < 1 or columns < 1:
+            raise ValueError(f"{name}: a row list needs at least one row and one column")
+        names[name] = " UNION ALL ".join(["SELECT " + ", ".join(["%s"] * columns)] * rows)
     return _read(relative_path).format(**names)
 
 

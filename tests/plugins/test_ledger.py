@@ -7,7 +7,14 @@ import uuid
 
 import pytest
 
-from salesflow.ledger import FileLedger, FileStatus, LedgerTransitionError, ObjectVersion
+from salesflow.ledger import (
+    CLAIM_BATCH,
+    FileLedger,
+    FileStatus,
+    LedgerTransitionError,
+    ObjectVersion,
+    StatusMove,
+)
 from tests.conftest import mysql_connection
 
 
@@ -23,6 +30,10 @@ def unique_bucket() -> str:
 
 def versions(*names: str, etag: str = "e1", size: int = 10) -> list[ObjectVersion]:
     return [ObjectVersion(f"sales_data/{name}", f"{etag}-{name}", size) for name in names]
+
+
+def fail(ledger: FileLedger, entry_id: int, reason: str) -> None:
+    ledger.transition_many(FileStatus.FAILED, [StatusMove(entry_id, reason=reason)])
 
 
 def test_claim_records_new_versions_once(ledger):
@@ -68,10 +79,10 @@ def test_concurrent_claims_never_share_a_file(mysql_database, settings):
 def test_same_content_under_another_name_is_a_duplicate(ledger):
     bucket = unique_bucket()
     first, second = ledger.claim(bucket, "run-1", versions("a.csv", "copy_of_a.csv"))
-    assert ledger.record_content(first.id, "ab" * 32) is None
-    assert ledger.record_content(first.id, "ab" * 32) is None  # a retry: still the owner
-    owner = ledger.record_content(second.id, "ab" * 32)
-    assert owner is not None and owner.id == first.id
+    assert ledger.record_contents([(first.id, "ab" * 32)]) == {}
+    assert ledger.record_contents([(first.id, "ab" * 32)]) == {}  # a retry: still the owner
+    owner = ledger.record_contents([(second.id, "ab" * 32)])[second.id]
+    assert owner.id == first.id
     (duplicate,) = ledger.get([second.id])
     assert duplicate.status == FileStatus.DUPLICATE
     assert duplicate.duplicate_of == first.id
@@ -81,8 +92,8 @@ def test_same_content_under_another_name_is_a_duplicate(ledger):
 def test_failed_files_are_claimed_again_and_keep_their_content(ledger):
     bucket = unique_bucket()
     (entry,) = ledger.claim(bucket, "run-1", versions("a.csv"))
-    ledger.record_content(entry.id, "cd" * 32)
-    ledger.transition(entry.id, FileStatus.FAILED, reason="changed_during_run")
+    ledger.record_contents([(entry.id, "cd" * 32)])
+    fail(ledger, entry.id, "changed_during_run")
     (again,) = ledger.claim(bucket, "run-2", versions("a.csv"))
     assert (again.id, again.status, again.run_id, again.attempts, again.reason) == (
         entry.id,
@@ -91,29 +102,30 @@ def test_failed_files_are_claimed_again_and_keep_their_content(ledger):
         2,
         None,
     )
-    assert ledger.record_content(entry.id, "cd" * 32) is None
+    assert ledger.record_contents([(entry.id, "cd" * 32)]) == {}
 
 
 def test_bytes_of_a_failed_file_pass_to_a_new_file(ledger):
     bucket = unique_bucket()
     (failed,) = ledger.claim(bucket, "run-1", versions("a.csv"))
-    ledger.record_content(failed.id, "ef" * 32)
-    ledger.transition(failed.id, FileStatus.FAILED, reason="boom")
+    ledger.record_contents([(failed.id, "ef" * 32)])
+    fail(ledger, failed.id, "boom")
     (renamed,) = ledger.claim(bucket, "run-2", versions("renamed.csv"))
-    assert ledger.record_content(renamed.id, "ef" * 32) is None
+    assert ledger.record_contents([(renamed.id, "ef" * 32)]) == {}
 
 
 def test_statuses_move_forward_only(ledger):
     bucket = unique_bucket()
     (entry,) = ledger.claim(bucket, "run-1", versions("a.csv"))
-    ledger.transition(entry.id, FileStatus.VALIDATED, rows_read=10, rows_rejected=2)
-    ledger.transition(entry.id, FileStatus.VALIDATED, rows_read=10, rows_rejected=2)  # a retry: no-op
+    validated = StatusMove(entry.id, rows_read=10, rows_rejected=2)
+    ledger.transition_many(FileStatus.VALIDATED, [validated])
+    ledger.transition_many(FileStatus.VALIDATED, [validated])  # a retry: no-op
     with pytest.raises(LedgerTransitionError, match="is VALIDATED: it cannot move to DUPLICATE"):
-        ledger.transition(entry.id, FileStatus.DUPLICATE)
-    ledger.transition(entry.id, FileStatus.LOADED, rows_loaded=8)
+        ledger.transition_many(FileStatus.DUPLICATE, [StatusMove(entry.id)])
+    ledger.transition_many(FileStatus.LOADED, [StatusMove(entry.id, rows_loaded=8)])
     for backwards in (FileStatus.VALIDATED, FileStatus.QUARANTINED, FileStatus.FAILED):
         with pytest.raises(LedgerTransitionError, match="is LOADED"):
-            ledger.transition(entry.id, backwards)
+            ledger.transition_many(backwards, [StatusMove(entry.id)])
     (loaded,) = ledger.get([entry.id])
     assert (loaded.status, loaded.rows_read, loaded.rows_loaded, loaded.rows_rejected) == (
         FileStatus.LOADED,
@@ -126,7 +138,7 @@ def test_statuses_move_forward_only(ledger):
 def test_classic_view_maps_statuses(ledger, db):
     bucket = unique_bucket()
     _active, done = ledger.claim(bucket, "run-1", versions("a.csv", "b.csv"))
-    ledger.transition(done.id, FileStatus.QUARANTINED, reason="empty_file")
+    ledger.transition_many(FileStatus.QUARANTINED, [StatusMove(done.id, reason="empty_file")])
     with db.cursor() as cursor:
         cursor.execute(
             "SELECT file_name, status, ledger_status FROM product_staging_table WHERE bucket = %s ORDER BY id",
@@ -136,3 +148,92 @@ def test_classic_view_maps_statuses(ledger, db):
             ("sales_data/a.csv", "A", "CLAIMED"),
             ("sales_data/b.csv", "I", "QUARANTINED"),
         )
+
+
+def test_batched_moves_keep_each_files_values_and_refuse_backward_moves_as_a_whole(ledger):
+    bucket = unique_bucket()
+    names = [f"f{i:04d}.csv" for i in range(CLAIM_BATCH + 5)]  # more than one batch
+    entries = ledger.claim(bucket, "run-1", versions(*names))
+    ledger.transition_many(
+        FileStatus.VALIDATED,
+        [StatusMove(e.id, rows_read=i, rows_rejected=i % 3) for i, e in enumerate(entries)],
+    )
+    ledger.transition_many(
+        FileStatus.LOADED, [StatusMove(e.id, rows_loaded=i - i % 3) for i, e in enumerate(entries[:-2])]
+    )
+    after = ledger.get([e.id for e in entries])
+    assert [(e.status, e.rows_read, e.rows_loaded, e.rows_rejected) for e in after[:3]] == [
+        (FileStatus.LOADED, 0, 0, 0),
+        (FileStatus.LOADED, 1, 0, 1),
+        (FileStatus.LOADED, 2, 0, 2),
+    ]
+    assert {e.status for e in after[:-2]} == {FileStatus.LOADED}
+    assert [(e.status, e.rows_loaded) for e in after[-2:]] == [(FileStatus.VALIDATED, None)] * 2
+    # A repeat changes nothing and is no error; a new reason on a repeat is kept.
+    ledger.transition_many(FileStatus.LOADED, [StatusMove(e.id, rows_loaded=0) for e in entries[:1]])
+    # One backward move in a batch refuses the whole batch: the forward moves in it are not kept.
+    loaded, waiting = entries[0], entries[-1]
+    with pytest.raises(LedgerTransitionError, match=f"ledger entry {loaded.id} .* is LOADED"):
+        ledger.transition_many(
+            FileStatus.QUARANTINED, [StatusMove(waiting.id, reason="late"), StatusMove(loaded.id, reason="x")]
+        )
+    (still_waiting, still_loaded) = ledger.get([loaded.id, waiting.id])[::-1]
+    assert (still_waiting.status, still_waiting.reason) == (FileStatus.VALIDATED, None)
+    assert (still_loaded.status, still_loaded.reason) == (FileStatus.LOADED, None)
+    with pytest.raises(LedgerTransitionError, match="does not exist"):
+        ledger.transition_many(FileStatus.FAILED, [StatusMove(max(e.id for e in entries) + 10_000)])
+    ledger.transition_many(FileStatus.FAILED, [])  # nothing to move: no statement
+
+
+def test_batched_contents_find_duplicates_within_and_across_batches(ledger):
+    bucket = unique_bucket()
+    a, b, c, d, e = ledger.claim(bucket, "run-1", versions("a.csv", "b.csv", "c.csv", "d.csv", "e.csv"))
+    (old,) = ledger.claim(bucket, "run-0", versions("old.csv"))
+    ledger.record_contents([(old.id, "01" * 32)])
+    ledger.transition_many(FileStatus.LOADED, [])  # no-op
+    ledger.transition_many(FileStatus.VALIDATED, [StatusMove(old.id)])
+    ledger.transition_many(FileStatus.LOADED, [StatusMove(old.id, rows_loaded=1)])
+    owners = ledger.record_contents(
+        [(a.id, "aa" * 32), (b.id, "bb" * 32), (c.id, "aa" * 32), (d.id, "01" * 32), (e.id, "aa" * 32)]
+    )
+    # c and e repeat a's bytes (the first given owns them); d repeats bytes loaded earlier.
+    assert {entry_id: owner.id for entry_id, owner in owners.items()} == {
+        c.id: a.id,
+        d.id: old.id,
+        e.id: a.id,
+    }
+    assert owners[d.id].status == FileStatus.LOADED
+    got = {x.id: x for x in ledger.get([a.id, b.id, c.id, d.id, e.id])}
+    assert [(got[x.id].status, got[x.id].duplicate_of) for x in (a, b, c, d, e)] == [
+        (FileStatus.CLAIMED, None),
+        (FileStatus.CLAIMED, None),
+        (FileStatus.DUPLICATE, a.id),
+        (FileStatus.DUPLICATE, old.id),
+        (FileStatus.DUPLICATE, a.id),
+    ]
+    assert got[c.id].reason == "duplicate_of:sales_data/a.csv (CLAIMED)"
+    assert got[d.id].reason == "duplicate_of:sales_data/old.csv (LOADED)"
+    assert {x.sha256 for x in got.values()} == {"aa" * 32, "bb" * 32, "01" * 32}
+    # A retry of the whole batch gives the same answer and changes nothing.
+    again = ledger.record_contents([(a.id, "aa" * 32), (b.id, "bb" * 32), (c.id, "aa" * 32)])
+    assert {entry_id: owner.id for entry_id, owner in again.items()} == {c.id: a.id}
+    assert ledger.get([c.id])[0].status == FileStatus.DUPLICATE
+
+
+def test_batched_contents_hand_failed_bytes_to_the_first_new_entry(ledger):
+    bucket = unique_bucket()
+    (failed,) = ledger.claim(bucket, "run-1", versions("a.csv"))
+    ledger.record_contents([(failed.id, "fa" * 32)])
+    fail(ledger, failed.id, "boom")
+    first, second = ledger.claim(bucket, "run-2", versions("renamed.csv", "renamed_again.csv"))
+    owners = ledger.record_contents([(first.id, "fa" * 32), (second.id, "fa" * 32)])
+    assert {entry_id: owner.id for entry_id, owner in owners.items()} == {second.id: first.id}
+    assert owners[second.id].object_key == "sales_data/renamed.csv"
+    (dup,) = ledger.get([second.id])
+    assert (dup.status, dup.duplicate_of, dup.reason) == (
+        FileStatus.DUPLICATE,
+        first.id,
+        "duplicate_of:sales_data/renamed.csv (CLAIMED)",
+    )
+    (still_failed,) = ledger.get([failed.id])
+    assert still_failed.status == FileStatus.FAILED

@@ -12,7 +12,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from salesflow.config import Settings, load_settings
-from salesflow.ledger import FileLedger, FileStatus, ObjectVersion
+from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion, StatusMove
 from salesflow.paths import path_inside, rebase_key, relative_key
 
 
@@ -63,7 +63,7 @@ class QuarantineOperator(BaseOperator):
         from salesflow.db import connect
         from salesflow.faults import fault_point
         from salesflow.pipeline import run_input, validation_dir
-        from salesflow.storage import move_version, s3_hook
+        from salesflow.storage import concurrently, move_version, s3_hook
 
         settings = load_settings()
         run_id = context["run_id"]
@@ -74,76 +74,101 @@ class QuarantineOperator(BaseOperator):
             return {**outcome, "quarantined_by_reason": {}}
         manifest = json.loads(manifest_path.read_text())
         hook = s3_hook()
+        hook.get_conn()  # one S3 client, shared by the threads
         rejected_dir = validation_dir(settings, run_id) / "rejected"
+
+        def quarantine(entry: dict[str, Any], ledger_entry: LedgerEntry) -> str:
+            """The S3 move, the reason file and the local copy of an invalid file; its log line."""
+            error_key = rebase_key(entry["object_key"], settings.prefixes.source, settings.prefixes.error)
+            version = ObjectVersion(ledger_entry.object_key, ledger_entry.etag, ledger_entry.size_bytes)
+            moved = move_version(hook, settings.bucket, version, error_key)
+            reason_file = _reason_document(entry, settings.bucket, run_id, error_key)
+            hook.load_bytes(
+                reason_file, key=error_key + ".reason.json", bucket_name=settings.bucket, replace=True
+            )
+            local = local_error_path(settings, entry)
+            downloaded = Path(entry["local_path"])
+            if downloaded.exists():
+                _write_atomically(local, source=downloaded)
+            _write_atomically(local.with_name(local.name + ".reason.json"), reason_file)
+            return (
+                f"quarantined {entry['object_key']}: {entry['reason']} (S3: {moved} to "
+                f"s3://{settings.bucket}/{error_key}; local: {local})"
+            )
+
+        def validate(entry: dict[str, Any]) -> str:
+            """The rejected rows of a valid file to S3; its log line."""
+            rejects_key = None
+            if entry["rows_rejected"]:
+                parts = sorted((rejected_dir / f"file_id={entry['file_id']}").glob("part-*.csv"))
+                rejected_file = rebase_key(
+                    entry["object_key"], settings.prefixes.source, settings.prefixes.rejects
+                )
+                rejects_key = f"{rejected_file}.{entry['file_id']}.rejected.csv"
+                hook.load_bytes(
+                    b"".join(_csv_parts(parts)), key=rejects_key, bucket_name=settings.bucket, replace=True
+                )
+            return (
+                f"validated {entry['object_key']}: {entry['rows_read']} rows read, {entry['rows_valid']} "
+                f"valid, {entry['rows_rejected']} rejected {entry['rejected_by_reason'] or ''}"
+                + (f" (rejected rows: s3://{settings.bucket}/{rejects_key})" if rejects_key else "")
+            )
+
         with connect(settings) as conn:
             ledger = FileLedger(conn, settings.tables)
             current = {e.id: e for e in ledger.get([f["file_id"] for f in manifest["files"]])}
+            todo = []
             for entry in manifest["files"]:
                 ledger_entry = current[entry["file_id"]]
-                version = ObjectVersion(ledger_entry.object_key, ledger_entry.etag, ledger_entry.size_bytes)
-                if entry["status"] == "invalid":
-                    error_key = rebase_key(
-                        entry["object_key"], settings.prefixes.source, settings.prefixes.error
-                    )
-                    moved = move_version(hook, settings.bucket, version, error_key)
-                    reason_file = _reason_document(entry, settings.bucket, run_id, error_key)
-                    hook.load_bytes(
-                        reason_file, key=error_key + ".reason.json", bucket_name=settings.bucket, replace=True
-                    )
-                    local = local_error_path(settings, entry)
-                    downloaded = Path(entry["local_path"])
-                    if downloaded.exists():
-                        _write_atomically(local, source=downloaded)
-                    _write_atomically(local.with_name(local.name + ".reason.json"), reason_file)
-                    if ledger_entry.status != FileStatus.DUPLICATE:  # a duplicate keeps its own status
-                        ledger.transition(entry["file_id"], FileStatus.QUARANTINED, reason=entry["reason"])
-                    self.log.info(
-                        "quarantined %s: %s (S3: %s to s3://%s/%s; local: %s)",
-                        entry["object_key"],
-                        entry["reason"],
-                        moved,
-                        settings.bucket,
-                        error_key,
-                        local,
-                    )
-                    outcome["quarantined"] += 1
-                    outcome["quarantined_by_reason"][entry["reason"].split(":", 1)[0]] += 1
-                    fault_point("quarantine_invalid_files")
-                    continue
-                if ledger_entry.status not in (FileStatus.CLAIMED, FileStatus.VALIDATED):
+                if entry["status"] != "invalid" and ledger_entry.status not in (
+                    FileStatus.CLAIMED,
+                    FileStatus.VALIDATED,
+                ):
                     # Cleared and run again after the load: the file has moved on.
                     self.log.info("%s is %s already, nothing to do", entry["object_key"], ledger_entry.status)
                     continue
-                rejects_key = None
-                if entry["rows_rejected"]:
-                    parts = sorted((rejected_dir / f"file_id={entry['file_id']}").glob("part-*.csv"))
-                    rejected_file = rebase_key(
-                        entry["object_key"], settings.prefixes.source, settings.prefixes.rejects
-                    )
-                    rejects_key = f"{rejected_file}.{entry['file_id']}.rejected.csv"
-                    hook.load_bytes(
-                        b"".join(_csv_parts(parts)),
-                        key=rejects_key,
-                        bucket_name=settings.bucket,
-                        replace=True,
-                    )
-                ledger.transition(
-                    entry["file_id"],
+                todo.append((entry, ledger_entry))
+
+            def work(item: tuple[dict[str, Any], LedgerEntry]) -> str:
+                entry, ledger_entry = item
+                return quarantine(entry, ledger_entry) if entry["status"] == "invalid" else validate(entry)
+
+            def settle(items: list[tuple[dict[str, Any], LedgerEntry]], lines: list[str]) -> None:
+                """The ledger moves of files whose S3 and local work is done, batched; their log lines."""
+                invalid = [entry for entry, _ in items if entry["status"] == "invalid"]
+                ledger.transition_many(
+                    FileStatus.QUARANTINED,
+                    [
+                        StatusMove(entry["file_id"], reason=entry["reason"])
+                        for entry, ledger_entry in items
+                        if entry["status"] == "invalid"
+                        and ledger_entry.status != FileStatus.DUPLICATE  # a duplicate keeps its status
+                    ],
+                )
+                ledger.transition_many(
                     FileStatus.VALIDATED,
-                    rows_read=entry["rows_read"],
-                    rows_rejected=entry["rows_rejected"],
+                    [
+                        StatusMove(
+                            entry["file_id"],
+                            rows_read=entry["rows_read"],
+                            rows_rejected=entry["rows_rejected"],
+                        )
+                        for entry, _ in items
+                        if entry["status"] != "invalid"
+                    ],
                 )
-                self.log.info(
-                    "validated %s: %d rows read, %d valid, %d rejected %s%s",
-                    entry["object_key"],
-                    entry["rows_read"],
-                    entry["rows_valid"],
-                    entry["rows_rejected"],
-                    entry["rejected_by_reason"] or "",
-                    f" (rejected rows: s3://{settings.bucket}/{rejects_key})" if rejects_key else "",
-                )
-                outcome["validated"] += 1
+                for line in lines:
+                    self.log.info("%s", line)
+                outcome["quarantined"] += len(invalid)
+                outcome["validated"] += len(items) - len(invalid)
+                outcome["quarantined_by_reason"].update(entry["reason"].split(":", 1)[0] for entry in invalid)
+
+            if todo:
+                # The first file alone (S3, local folder and ledger), then the rest from a thread
+                # pool with the ledger moves batched.
+                settle(todo[:1], [work(todo[0])])
                 fault_point("quarantine_invalid_files")
+                settle(todo[1:], concurrently(work, todo[1:]))
         self.log.info(
             "quarantine: %d files quarantined, %d validated",
             outcome["quarantined"],

@@ -1,0 +1,67 @@
+"""S3 transfers against the moto S3 server: ETag guards, and the thread pool's order and errors."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+
+import pytest
+
+from salesflow.ledger import ObjectVersion
+from salesflow.storage import ObjectChangedError, concurrently, download_version, move_version, s3_hook
+
+
+def put(bucket: str, key: str, content: bytes) -> ObjectVersion:
+    hook = s3_hook()
+    hook.load_bytes(content, key=key, bucket_name=bucket, replace=True)
+    head = hook.get_conn().head_object(Bucket=bucket, Key=key)
+    return ObjectVersion(key, head["ETag"].strip('"'), int(head["ContentLength"]))
+
+
+def test_download_takes_only_the_claimed_version(bucket, tmp_path):
+    key = f"sales_data/st-{uuid.uuid4().hex[:8]}/a.csv"
+    claimed = put(bucket, key, b"a,b\n1,2\n")
+    hook = s3_hook()
+    sha256 = download_version(hook, bucket, claimed, tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_bytes() == b"a,b\n1,2\n"
+    assert sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    put(bucket, key, b"a,b\n9,9\n")  # replaced under the same key
+    with pytest.raises(ObjectChangedError, match="changed since it was claimed"):
+        download_version(hook, bucket, claimed, tmp_path / "b.csv")
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_move_is_repeatable_and_leaves_a_newer_version_alone(bucket):
+    base = f"sales_data/st-{uuid.uuid4().hex[:8]}"
+    hook = s3_hook()
+    claimed = put(bucket, f"{base}/a.csv", b"first")
+    assert move_version(hook, bucket, claimed, f"done/{base}/a.csv") == "moved"
+    assert move_version(hook, bucket, claimed, f"done/{base}/a.csv") == "already_moved"
+    other = put(bucket, f"{base}/b.csv", b"old")
+    put(bucket, f"{base}/b.csv", b"newer bytes")
+    assert move_version(hook, bucket, other, f"done/{base}/b.csv") == "source_replaced"
+    # The newer version stays where it landed.
+    body = hook.get_key(f"{base}/b.csv", bucket).get()["Body"].read()
+    assert body == b"newer bytes"
+
+
+def test_concurrently_keeps_order_and_raises_the_first_error():
+    seen = set()
+    lock = threading.Lock()
+
+    def work(n: int) -> int:
+        with lock:
+            seen.add(threading.current_thread().name)
+        return n * n
+
+    assert concurrently(work, list(range(50))) == [n * n for n in range(50)]
+    assert len(seen) > 1  # more than one thread did the work
+
+    def fail_on_seven(n: int) -> int:
+        if n == 7:
+            raise ValueError("seven")
+        return n
+
+    with pytest.raises(ValueError, match="seven"):
+        concurrently(fail_on_seven, list(range(20)))
