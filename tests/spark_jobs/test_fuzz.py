@@ -8,6 +8,7 @@ from datetime import date
 
 from include.sample_data.generate import good_files
 from spark_jobs.validate import run
+from tests.spark_jobs.specs import validation_spec
 
 MUTATIONS = ("replace", "insert", "delete", "duplicate_line", "drop_line_end", "quote", "comma", "newline")
 SPECIALS = ['"', ",", "\n", "\r", ";", "'", "\\", "\x00", "é", "-", ".", "9", " ", "NaN", "1e9", "\ufeff"]
@@ -38,8 +39,6 @@ def mutate(content: bytes, rng: random.Random, count: int) -> bytes:
 
 
 def test_mutated_files_keep_the_accounting(spark, tmp_path, mysql_database, settings):
-    from salesflow.pipeline import jdbc_settings
-
     rng = random.Random(20261128)
     originals = good_files(rows=600, files=30, seed=5, start_month=date(2024, 1, 1), months=2)
     files = []
@@ -49,20 +48,7 @@ def test_mutated_files_keep_the_accounting(spark, tmp_path, mysql_database, sett
         files.append(
             {"file_id": index, "object_key": f"sales_data/fuzz_{index}.csv", "local_path": str(path)}
         )
-    spec = {
-        "run_id": "fuzz",
-        "as_of_date": "2024-06-30",
-        "mandatory_columns": list(settings.mandatory_columns),
-        "output_dir": str(tmp_path / "out"),
-        "jdbc": jdbc_settings(settings),
-        "tables": {
-            "customer": "customer",
-            "store": "store",
-            "product": "product",
-            "sales_team": "sales_team",
-        },
-        "files": files,
-    }
+    spec = validation_spec(settings, tmp_path / "out", "fuzz", files)
     manifest = run(spark, spec)
 
     valid_rows = Counter(r.file_id for r in spark.read.parquet(str(tmp_path / "out" / "valid")).collect())

@@ -20,6 +20,7 @@ from spark_jobs.validate import (
     read_header_group,
     run,
 )
+from tests.spark_jobs.specs import validation_spec
 
 MANDATORY = list(HEADER)  # the mandatory columns of SPEC, in the generator's order
 HEADER = ",".join(MANDATORY)
@@ -227,7 +228,6 @@ def test_apply_row_rules_types_the_valid_rows(spark):
 def test_run_writes_manifest_valid_rows_and_rejects(spark, tmp_path, mysql_database):
     """The job on real files and the real dimension tables (JDBC to the session's database)."""
     from salesflow.config import load_settings
-    from salesflow.pipeline import jdbc_settings
 
     settings = load_settings()
     good = write(
@@ -245,40 +245,28 @@ def test_run_writes_manifest_valid_rows_and_rejects(spark, tmp_path, mysql_datab
         "121,1,sugar,2099-01-02,2,50.00,3,150.00,card\n",
     )
     empty = write(tmp_path, "0000000003.csv", b"")
-    spec = {
-        "run_id": "t1",
-        "as_of_date": "2024-06-30",
-        "mandatory_columns": MANDATORY,
-        "output_dir": str(tmp_path / "out"),
-        "jdbc": jdbc_settings(settings),
-        "tables": {
-            "customer": "customer",
-            "store": "store",
-            "product": "product",
-            "sales_team": "sales_team",
+    files = [
+        {"file_id": 1, "object_key": "sales_data/good.csv", "local_path": str(good), "pre_reason": None},
+        {
+            "file_id": 2,
+            "object_key": "sales_data/mixed.csv",
+            "local_path": str(mixed),
+            "pre_reason": None,
         },
-        "files": [
-            {"file_id": 1, "object_key": "sales_data/good.csv", "local_path": str(good), "pre_reason": None},
-            {
-                "file_id": 2,
-                "object_key": "sales_data/mixed.csv",
-                "local_path": str(mixed),
-                "pre_reason": None,
-            },
-            {
-                "file_id": 3,
-                "object_key": "sales_data/empty.csv",
-                "local_path": str(empty),
-                "pre_reason": None,
-            },
-            {
-                "file_id": 4,
-                "object_key": "sales_data/../x.csv",
-                "local_path": str(good),
-                "pre_reason": "unsafe_key",
-            },
-        ],
-    }
+        {
+            "file_id": 3,
+            "object_key": "sales_data/empty.csv",
+            "local_path": str(empty),
+            "pre_reason": None,
+        },
+        {
+            "file_id": 4,
+            "object_key": "sales_data/../x.csv",
+            "local_path": str(good),
+            "pre_reason": "unsafe_key",
+        },
+    ]
+    spec = validation_spec(settings, tmp_path / "out", "t1", files, MANDATORY)
     manifest = run(spark, spec)
     by_id = {f["file_id"]: f for f in manifest["files"]}
     assert [
