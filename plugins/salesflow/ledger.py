@@ -159,23 +159,17 @@ class FileLedger:
         version_keys = [row[4] for row in rows]
         # Concurrent INSERT IGNOREs of the same unique keys can deadlock in InnoDB; a named lock
         # makes claims take turns (they are short), the unique key still decides who wins.
+
+        def insert() -> None:
+            with self.conn.cursor() as cursor:
+                for start in range(0, len(rows), CLAIM_BATCH):
+                    cursor.executemany(self._sql("claim_insert"), rows[start : start + CLAIM_BATCH])
+                    batch = version_keys[start : start + CLAIM_BATCH]
+                    cursor.execute(self._sql("claim_failed", version_keys=len(batch)), (run_id, *batch))
+            self.conn.commit()
+
         with named_lock(self.conn, f"salesflow.claim.{bucket}", NAMED_LOCK_TIMEOUT_SECONDS):
-            for attempt in range(1, CLAIM_ATTEMPTS + 1):
-                try:
-                    with self.conn.cursor() as cursor:
-                        for start in range(0, len(rows), CLAIM_BATCH):
-                            cursor.executemany(self._sql("claim_insert"), rows[start : start + CLAIM_BATCH])
-                            batch = version_keys[start : start + CLAIM_BATCH]
-                            cursor.execute(
-                                self._sql("claim_failed", version_keys=len(batch)), (run_id, *batch)
-                            )
-                    self.conn.commit()
-                    break
-                except Exception as error:
-                    self.conn.rollback()
-                    if _error_code(error) != ER_LOCK_DEADLOCK or attempt == CLAIM_ATTEMPTS:
-                        raise
-                    log.warning("claim: deadlock with another run, retrying (%d/%d)", attempt, CLAIM_ATTEMPTS)
+            self._with_deadlock_retry("claim", insert)
         return self.entries_for_run(bucket, run_id)
 
     def entries_for_run(self, bucket: str, run_id: str) -> list[LedgerEntry]:
@@ -266,6 +260,7 @@ class FileLedger:
         return {move.entry_id: move.duplicate_of for move in moves if move.duplicate_of is not None}
 
     def _with_deadlock_retry(self, what: str, work: Any) -> Any:
+        """``work()``, rolled back and run again when InnoDB picks it as a deadlock victim."""
         for attempt in range(1, CLAIM_ATTEMPTS + 1):
             try:
                 return work()
