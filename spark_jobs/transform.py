@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from salesflow.faults import fault_point
+from salesflow.paths import write_atomically
 from spark_jobs.common import JDBC_PASSWORD_ENV, read_jdbc_table, run_job
 
 log = logging.getLogger("salesflow.transform")
@@ -276,7 +277,7 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
                     # Run again after the load committed: what that load did stands (publish and
                     # the report read it).
                     return json.loads((out / "result.json").read_text())
-                write_result(out, result)
+                write_atomically(out / "result.json", json.dumps(result, indent=2))
                 return result
 
             customers = read_jdbc_table(spark, jdbc, tables.customer)
@@ -403,7 +404,7 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
             result["superseded"] = sorted(superseded)
             # Written before the commit: if the job dies right after it, the retry finds nothing
             # left to load and keeps this result, so the months still get published.
-            write_result(out, result)
+            write_atomically(out / "result.json", json.dumps(result, indent=2))
             conn.commit()
             fault_point("transform_and_load.after_commit")
             for file_id, entry in result["files"].items():
@@ -430,12 +431,6 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             conn.close()
     return result
-
-
-def write_result(out: Path, result: dict[str, Any]) -> None:
-    partial = out / "result.json.partial"
-    partial.write_text(json.dumps(result, indent=2))
-    partial.replace(out / "result.json")
 
 
 def main() -> int:

@@ -31,6 +31,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from salesflow.faults import fault_point
+from salesflow.paths import write_atomically
 from spark_jobs.common import read_jdbc_table, run_job
 
 log = logging.getLogger("salesflow.validate")
@@ -404,9 +405,7 @@ def run(spark: SparkSession, spec: dict) -> dict:
         else:
             log.info("file %s: invalid (%s)", entry["object_key"], entry["reason"])
     fault_point("validate_files")
-    partial = output_dir / "manifest.json.partial"
-    partial.write_text(json.dumps(manifest, indent=2, default=str))
-    partial.replace(output_dir / "manifest.json")
+    write_atomically(output_dir / "manifest.json", json.dumps(manifest, indent=2, default=str))
     return manifest
 
 

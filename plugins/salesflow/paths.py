@@ -1,8 +1,10 @@
-"""Where the project's files live, derived from this package's location (no I/O)."""
+"""Where the project's files live (derived from this package's location), the path rules for S3
+keys, and the one way a file is written whole."""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path, PurePosixPath
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -55,3 +57,20 @@ def path_inside(base: Path, relative: str) -> Path | None:
     base = base.resolve()
     candidate = (base / relative).resolve()
     return candidate if candidate.is_relative_to(base) and candidate != base else None
+
+
+def write_atomically(target: Path, content: bytes | str | None = None, source: Path | None = None) -> None:
+    """``content`` (or a copy of ``source``) at ``target``, whole or not at all.
+
+    Written beside the target and renamed over it, so a task that dies mid-write leaves the earlier
+    file (or none), never half of one, for its retry to read.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    if source is not None:
+        shutil.copyfile(source, partial)
+    elif isinstance(content, str):
+        partial.write_text(content)
+    else:
+        partial.write_bytes(content or b"")
+    partial.replace(target)

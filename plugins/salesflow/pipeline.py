@@ -15,7 +15,7 @@ from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.db import connect, mysql_hook
 from salesflow.faults import fault_point
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion, StatusMove
-from salesflow.paths import rebase_key, relative_key, sanitize_name
+from salesflow.paths import rebase_key, relative_key, sanitize_name, write_atomically
 from salesflow.storage import (
     ObjectChangedError,
     concurrently,
@@ -285,10 +285,7 @@ def download_claimed_files(
             "sales_team": settings.tables.sales_team,
         },
     }
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = spec_path.with_name(spec_path.name + ".partial")
-    partial.write_text(json.dumps(spec, indent=2))
-    partial.replace(spec_path)  # a try that dies here leaves the earlier spec whole
+    write_atomically(spec_path, json.dumps(spec, indent=2))  # a try that dies here leaves the earlier spec
     log.info("download: %d files ready for validation; spec %s", len(files), spec_path)
     return str(spec_path)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,7 @@ from airflow.sdk import BaseOperator
 
 from salesflow.config import Settings, load_settings
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion, StatusMove
-from salesflow.paths import path_inside, rebase_key, relative_key
+from salesflow.paths import path_inside, rebase_key, relative_key, write_atomically
 
 
 def _reason_document(entry: dict[str, Any], bucket: str, run_id: str, error_key: str) -> bytes:
@@ -35,16 +34,6 @@ def local_error_path(settings: Settings, entry: dict[str, Any]) -> Path:
     inside = path_inside(settings.error_dir, relative) if relative else None
     # A key that would escape the folder is stored under its ledger id instead.
     return inside or settings.error_dir / "unsafe_keys" / f"{entry['file_id']:010d}"
-
-
-def _write_atomically(target: Path, content: bytes | None = None, source: Path | None = None) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    if source is not None:
-        shutil.copyfile(source, partial)
-    else:
-        partial.write_bytes(content or b"")
-    partial.replace(target)
 
 
 class QuarantineOperator(BaseOperator):
@@ -89,8 +78,8 @@ class QuarantineOperator(BaseOperator):
             local = local_error_path(settings, entry)
             downloaded = Path(entry["local_path"])
             if downloaded.exists():
-                _write_atomically(local, source=downloaded)
-            _write_atomically(local.with_name(local.name + ".reason.json"), reason_file)
+                write_atomically(local, source=downloaded)
+            write_atomically(local.with_name(local.name + ".reason.json"), reason_file)
             return (
                 f"quarantined {entry['object_key']}: {entry['reason']} (S3: {moved} to "
                 f"s3://{settings.bucket}/{error_key}; local: {local})"
