@@ -21,6 +21,10 @@ TRANSFER_THREADS = 4
 # Files moved or downloaded at once (many small files: S3 latency, not bandwidth, is the cost).
 S3_WORKERS = 8
 
+# Error codes of a request for a key that holds no object, or not the version asked for (If-Match).
+NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+NOT_THE_VERSION = NOT_FOUND | {"412", "PreconditionFailed"}
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -118,15 +122,15 @@ def _get_small(client: Any, bucket: str, version: ObjectVersion, partial: Path) 
     try:
         response = client.get_object(Bucket=bucket, Key=version.key)
     except client.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            raise ObjectChangedError(f"s3://{bucket}/{version.key} is gone since it was claimed") from None
+        if _code(error) not in NOT_FOUND:
+            raise
+        response = None
+    try:
+        _require_version(bucket, version, response)
+    except ObjectChangedError:
+        if response is not None:
+            response["Body"].close()
         raise
-    etag = response["ETag"].strip('"')
-    if etag != version.etag or int(response["ContentLength"]) != version.size:
-        response["Body"].close()
-        raise ObjectChangedError(
-            f"s3://{bucket}/{version.key} changed since it was claimed (ETag {version.etag} -> {etag})"
-        )
     digest = hashlib.sha256()
     with partial.open("wb") as handle:
         for chunk in response["Body"].iter_chunks(MB):
@@ -144,20 +148,28 @@ def _head(client: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         return client.head_object(Bucket=bucket, Key=key)
     except client.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _code(error) in NOT_FOUND:
             return None
         raise
 
 
-def _check_version(client: Any, bucket: str, version: ObjectVersion) -> None:
-    head = _head(client, bucket, version.key)
-    if head is None:
+def _code(error: Any) -> str | None:
+    return error.response.get("Error", {}).get("Code")
+
+
+def _require_version(bucket: str, version: ObjectVersion, found: dict[str, Any] | None) -> None:
+    """``found`` (a HEAD or GET response, None for no object) must be the claimed version."""
+    if found is None:
         raise ObjectChangedError(f"s3://{bucket}/{version.key} is gone since it was claimed")
-    etag = head["ETag"].strip('"')
-    if etag != version.etag or int(head["ContentLength"]) != version.size:
+    etag = found["ETag"].strip('"')
+    if etag != version.etag or int(found["ContentLength"]) != version.size:
         raise ObjectChangedError(
             f"s3://{bucket}/{version.key} changed since it was claimed (ETag {version.etag} -> {etag})"
         )
+
+
+def _check_version(client: Any, bucket: str, version: ObjectVersion) -> None:
+    _require_version(bucket, version, _head(client, bucket, version.key))
 
 
 def file_sha256(path: Path) -> str:
@@ -191,8 +203,7 @@ def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
             CopySourceIfMatch=f'"{version.etag}"',
         )
     except client.exceptions.ClientError as error:
-        code = error.response.get("Error", {}).get("Code")
-        if code not in ("404", "NoSuchKey", "NotFound", "412", "PreconditionFailed"):
+        if _code(error) not in NOT_THE_VERSION:
             raise
         # The source is gone or another version: moved by an earlier try, or replaced.
         if object_exists(client, bucket, destination_key):
@@ -206,7 +217,7 @@ def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
         # Deleted only if the source is still the claimed version: S3 checks the ETag (If-Match).
         client.delete_object(Bucket=bucket, Key=version.key, IfMatch=f'"{version.etag}"')
     except client.exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "412", "PreconditionFailed"):
+        if _code(error) in NOT_THE_VERSION:
             return "source_replaced"
         raise
     return "moved"
