@@ -1,4 +1,5 @@
-"""Per-environment settings: ``include/config/<env>.yaml``, chosen by ``SALESFLOW_ENV``.
+"""Per-environment settings: ``include/config/base.yaml`` with ``include/config/<env>.yaml`` (what
+the environment changes) merged over it, the environment chosen by ``SALESFLOW_ENV``.
 
 Any setting can be overridden by an environment variable ``SALESFLOW__<SECTION>__<NAME>`` (for
 example ``SALESFLOW__STORAGE__BUCKET``); tests use this to get their own bucket, database and
@@ -41,6 +42,8 @@ class Prefixes:
     partitioned_mart: str
     customer_mart: str
     sales_team_mart: str
+    comparison_mart: str
+    customer_segments: str
     reports: str
 
 
@@ -54,6 +57,11 @@ class Tables:
     sales: str
     customers_data_mart: str
     sales_team_data_mart: str
+    sales_comparison_mart: str
+    customer_segments: str
+    customer_month_summary: str
+    sales_team_month_summary: str
+    product_month_summary: str
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class Settings:
     database: str
     tables: Tables
     mandatory_columns: tuple[str, ...]
+    max_attempts: int
     spark_conf: dict[str, str]
     jdbc_jar: str
     jdbc_driver: str
@@ -104,17 +113,39 @@ def _local_path(value: str) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
-def load_settings(environment: str | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read, override and decrypt the settings of one environment."""
-    environ = dict(os.environ if environ is None else environ)
-    environment = environment or environ.get(ENV_VAR, "dev")
-    if environment not in ENVIRONMENTS:
-        raise ConfigError(f"{ENV_VAR}={environment!r}: expected one of {', '.join(ENVIRONMENTS)}")
-    config_file = CONFIG_DIR / f"{environment}.yaml"
+def _read_yaml(config_file: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(config_file.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"cannot read {config_file}: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{config_file}: expected a mapping of settings")
+    return raw
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``, section by section (a value that is not a section replaces)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_files(environment: str) -> dict[str, Any]:
+    """The environment's settings as written: base.yaml with <environment>.yaml merged over it."""
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"{ENV_VAR}={environment!r}: expected one of {', '.join(ENVIRONMENTS)}")
+    return _merge(_read_yaml(CONFIG_DIR / "base.yaml"), _read_yaml(CONFIG_DIR / f"{environment}.yaml"))
+
+
+def load_settings(environment: str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, override and decrypt the settings of one environment."""
+    environ = dict(os.environ if environ is None else environ)
+    environment = environment or environ.get(ENV_VAR, "dev")
+    raw = config_files(environment)
     _apply_overrides(raw, environ)
     raw = _decrypt_tree(raw, "", environ)
     try:
@@ -131,9 +162,22 @@ def load_settings(environment: str | None = None, environ: dict[str, str] | None
             database=str(mysql["database"]),
             tables=Tables(**mysql["tables"]),
             mandatory_columns=tuple(c.strip().lower() for c in columns if c.strip()),
+            max_attempts=_positive_int(raw["pipeline"]["max_attempts"], "pipeline.max_attempts"),
             spark_conf={str(k): str(v) for k, v in (raw["spark"].get("conf") or {}).items()},
             jdbc_jar=str(raw["spark"]["jdbc_jar"]),
             jdbc_driver=str(raw["spark"]["jdbc_driver"]),
         )
     except (KeyError, TypeError) as error:
-        raise ConfigError(f"{config_file}: missing or malformed setting {error}") from None
+        raise ConfigError(
+            f"{CONFIG_DIR}/base.yaml with {environment}.yaml: missing or malformed setting {error}"
+        ) from None
+
+
+def _positive_int(value: Any, name: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{name}: expected a whole number of at least 1, got {value!r}")
+    return number

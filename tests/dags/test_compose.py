@@ -26,8 +26,8 @@ import yaml
 
 import salesflow
 from salesflow import config as salesflow_config
-from salesflow.config import ENV_VAR, ENVIRONMENTS, OVERRIDE_PREFIX, load_settings
-from salesflow.paths import CONFIG_DIR, INCLUDE_DIR, PROJECT_ROOT, SPARK_JOBS_DIR
+from salesflow.config import ENV_VAR, ENVIRONMENTS, OVERRIDE_PREFIX, config_files, load_settings
+from salesflow.paths import INCLUDE_DIR, PROJECT_ROOT, SPARK_JOBS_DIR
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yaml"
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
@@ -413,7 +413,7 @@ def test_spark_driver_advertises_a_name_the_executors_reach(services):
 def test_settings_are_the_config_file_plus_the_stacks_overrides(common_env, settings):
     assert common_env.get(ENV_VAR) in ENVIRONMENTS, f"{ENV_VAR} is not set to one of {ENVIRONMENTS}"
     assert settings.environment == common_env[ENV_VAR]
-    config_file = yaml.safe_load((CONFIG_DIR / f"{settings.environment}.yaml").read_text())
+    config_file = config_files(settings.environment)
     for name in common_env:
         if not name.startswith(OVERRIDE_PREFIX):
             continue

@@ -15,7 +15,11 @@ CREATE TABLE IF NOT EXISTS {ledger} (
     rows_loaded BIGINT NULL,
     rows_rejected BIGINT NULL,
     reason VARCHAR(1024) NULL,
+    -- What went wrong the last time a run failed with this file in flight (kept across attempts).
+    last_error VARCHAR(1024) NULL,
     duplicate_of BIGINT NULL,
+    -- The latest sales_date among the file's loaded rows (the dashboard's freshness, no fact scan).
+    max_sales_date DATE NULL,
     landed_at DATETIME(6) NULL,
     claimed_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
@@ -24,6 +28,15 @@ CREATE TABLE IF NOT EXISTS {ledger} (
     KEY ix_sha256 (sha256),
     KEY ix_run (run_id),
     KEY ix_status (status)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- Rejected rows per file and reason code, written with the file's load (the report and the
+-- dashboard read them without the run's files).
+CREATE TABLE IF NOT EXISTS {ledger}_rejects (
+    ledger_id BIGINT NOT NULL,
+    reason_code VARCHAR(255) NOT NULL,
+    row_count BIGINT NOT NULL,
+    PRIMARY KEY (ledger_id, reason_code)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- Which ledger entry owns each content (SHA-256): the same bytes under any name are recognised,
