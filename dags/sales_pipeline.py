@@ -1,17 +1,20 @@
 """
 ### sales_pipeline
 
-Sales CSV files landing in S3 are claimed in the file ledger, downloaded, validated by Spark and
-either quarantined (S3 error prefix and local error folder, with a reason file) or marked
-`VALIDATED` with their row counts; rejected rows go to the rejects prefix with reason codes.
-The valid rows are enriched with the dimension tables and loaded into MySQL with the two marts
-(recomputed for every month the run touched, from all loaded facts), in one transaction; the
-facts and marts are published as Parquet; the loaded files move to the processed prefix; a run
-report (JSON and Markdown) is written to the reports prefix and printed in the last task's log.
+Sales files landing in S3 are claimed in the file ledger and downloaded; the file checks (format,
+encoding, header) run in the same pass. Files that fail them are quarantined (S3 error prefix and
+local error folder, with a reason file) before any Spark job starts. One Spark job then applies the
+row rules (rejected rows keep a reason code and their line), enriches the rows with the dimension
+tables and loads the facts, the two marts and the analytics into MySQL in one transaction per
+batch, maintained from per-file summaries (never by reading a month's facts back). A file whose
+data makes the load fail is quarantined alone and the rest load. The outputs are published as
+Parquet, the loaded files move to the processed prefix, and a run report (JSON and Markdown) is
+written to the reports prefix and printed in the last task's log; a run that leaves a file
+unsettled fails, and the next run claims that file again.
 
-Settings come from `include/config/<SALESFLOW_ENV>.yaml`; credentials from the Airflow
-connections `salesflow_s3`, `salesflow_mysql` and `salesflow_spark`. Every task is keyed by the
-run id and the files the run claimed, so retries and re-runs end in the same state.
+Settings come from `include/config/base.yaml` and `<SALESFLOW_ENV>.yaml`; credentials from the
+Airflow connections `salesflow_s3`, `salesflow_mysql` and `salesflow_spark`. Every task is keyed by
+the run id and the files the run claimed, so retries and re-runs end in the same state.
 """
 
 from __future__ import annotations
@@ -77,11 +80,12 @@ def sales_pipeline() -> None:
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)
     def claim_files() -> dict:
-        """Claim every new file version under the source prefix for this run (atomic)."""
+        """Claim every new file version under the source prefix for this run (atomic), and the
+        files earlier runs that are over left in flight."""
         from salesflow.pipeline import claim_new_files
 
         context = get_current_context()
-        summary = claim_new_files(load_settings(), context["run_id"])
+        summary = claim_new_files(load_settings(), context["run_id"], airflow_run_state(context))
         months = context["params"]["recompute_months"]
         # Nothing in flight and nothing to recompute: the rest of the run is skipped. (Airflow skips
         # no task that already ran, so clearing this task alone after a good run changes nothing.)
@@ -89,23 +93,19 @@ def sales_pipeline() -> None:
 
     @task
     def download_files() -> str:
-        """Download this run's files into its own folder and write the validation spec."""
-        from salesflow.pipeline import download_claimed_files
+        """Download this run's files into its own folder with the file checks; write the job spec."""
+        from salesflow.pipeline import download_claimed_files, recording_failures
 
         context = get_current_context()
         # The day the run is for: its data interval end, or the trigger time of a manual run.
         as_of = context.get("data_interval_end") or context["dag_run"].run_after
-        return download_claimed_files(
-            load_settings(), context["run_id"], as_of.date(), context["params"]["recompute_months"]
-        )
+        settings = load_settings()
+        with recording_failures(settings, context["run_id"], "download_files"):
+            return download_claimed_files(
+                settings, context["run_id"], as_of.date(), context["params"]["recompute_months"]
+            )
 
-    validate_files = SalesflowSparkSubmitOperator(
-        task_id="validate_files",
-        application=str(SPARK_JOBS_DIR / "validate.py"),
-        name="salesflow-validate",
-    )
-
-    quarantine_invalid_files = QuarantineOperator(task_id="quarantine_invalid_files")
+    quarantine_invalid_files = QuarantineOperator(task_id="quarantine_invalid_files", stage="intake")
 
     transform_and_load = SalesflowSparkSubmitOperator(
         task_id="transform_and_load",
@@ -113,12 +113,17 @@ def sales_pipeline() -> None:
         name="salesflow-transform",
     )
 
-    @task
-    def publish_parquet() -> dict:
-        """Replace the touched month partitions of the Parquet datasets in S3."""
-        from salesflow.pipeline import publish_parquet as publish
+    quarantine_failed_loads = QuarantineOperator(task_id="quarantine_failed_loads", stage="load")
 
-        return publish(load_settings(), get_current_context()["run_id"])
+    @task
+    def publish_outputs() -> dict:
+        """The run's Parquet (facts per file version, the months rewritten) and reject files to S3."""
+        from salesflow.pipeline import publish_outputs as publish
+        from salesflow.pipeline import recording_failures
+
+        settings, run_id = load_settings(), get_current_context()["run_id"]
+        with recording_failures(settings, run_id, "publish_outputs"):
+            return publish(settings, run_id)
 
     @task
     def archive_files() -> dict:
@@ -132,10 +137,16 @@ def sales_pipeline() -> None:
 
     @task
     def run_report() -> dict:
-        """Write the run report to S3 and print it here."""
-        from salesflow.report import publish_report
+        """Write the run report to S3 and print it here; fail the run if a file is not settled."""
+        from airflow.sdk.exceptions import AirflowFailException
 
-        return publish_report(load_settings(), get_current_context()["run_id"])["totals"]
+        from salesflow.report import FilesNotSettledError, publish_report
+
+        try:
+            return publish_report(load_settings(), get_current_context()["run_id"])["totals"]
+        except FilesNotSettledError as error:
+            # No retry changes that: the next run claims those files again.
+            raise AirflowFailException(str(error)) from None
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def remove_run_folder() -> None:
@@ -163,14 +174,27 @@ def sales_pipeline() -> None:
         wait_for_files
         >> claim_files()
         >> download_files()
-        >> validate_files
         >> quarantine_invalid_files
         >> transform_and_load
-        >> publish_parquet()
+        >> quarantine_failed_loads
+        >> publish_outputs()
         >> archive_files()
         >> run_report()
     )
     loaded >> [remove_run_folder(), keep_run_folder()]
+
+
+def airflow_run_state(context: dict):
+    """The state of another run of this DAG as Airflow knows it (None when it knows no such run)."""
+    ti, dag_id = context["ti"], context["dag"].dag_id
+
+    def state(run_id: str) -> str | None:
+        try:
+            return str(ti.get_dagrun_state(dag_id=dag_id, run_id=run_id))
+        except Exception:  # a run Airflow does not know (deleted, or of another installation)
+            return None
+
+    return state
 
 
 sales_pipeline()

@@ -1,26 +1,19 @@
-"""What every salesflow Spark job shares: the job spec, the session, JDBC reads."""
+"""What a salesflow Spark job needs around its work: the session, JDBC reads, ``main()``."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from salesflow.contracts import JdbcTarget, JobSpec, read
 from salesflow.sql import identifier
-
-JDBC_PASSWORD_ENV = "SALESFLOW_JDBC_PASSWORD"
-
-
-def read_spec(path: str | Path) -> dict[str, Any]:
-    """The JSON job spec a salesflow task wrote for this job."""
-    return json.loads(Path(path).read_text())
+from spark_jobs.mysql_load import JDBC_PASSWORD_ENV
 
 
 def build_session(app_name: str) -> SparkSession:
@@ -33,20 +26,20 @@ def build_session(app_name: str) -> SparkSession:
     )
 
 
-def read_jdbc_table(spark: SparkSession, jdbc: dict[str, Any], table: str) -> DataFrame:
+def read_jdbc_table(spark: SparkSession, jdbc: JdbcTarget, database: str, table: str) -> DataFrame:
     """A table read over JDBC; the password comes from the environment only, never argv."""
     return (
         spark.read.format("jdbc")
-        .option("url", jdbc["url"])
-        .option("driver", jdbc["driver"])
-        .option("user", jdbc["user"])
+        .option("url", jdbc.url(database))
+        .option("driver", jdbc.driver)
+        .option("user", jdbc.user)
         .option("password", os.environ.get(JDBC_PASSWORD_ENV, ""))
         .option("dbtable", identifier(table))
         .load()
     )
 
 
-def run_job(app_name: str, description: str, run: Callable[[SparkSession, dict[str, Any]], Any]) -> int:
+def run_job(app_name: str, description: str, run: Callable[[SparkSession, JobSpec], Any]) -> int:
     """main() of a salesflow job: parse --spec, log to stdout (the task log), run, stop the session."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--spec", required=True, help="JSON job spec written by the DAG")
@@ -54,7 +47,7 @@ def run_job(app_name: str, description: str, run: Callable[[SparkSession, dict[s
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     spark = build_session(app_name)
     try:
-        run(spark, read_spec(args.spec))
+        run(spark, read(args.spec, JobSpec))
     except Exception as error:
         # One line that says what failed, before the traceback the task log also gets.
         logging.getLogger(app_name).error("%s failed: %s: %s", app_name, type(error).__name__, error)

@@ -1,169 +1,665 @@
-"""Transform-and-load job: enriched facts, the two marts, Parquet, and one MySQL transaction.
+"""The run's one Spark job: row rules, enrichment, marts and analytics, loaded in one transaction.
 
-Input: the run's job spec (written by the DAG's download task) and the validation output
-(``valid/`` Parquet). Steps:
+Input: the run's spec (``salesflow.contracts.JobSpec``, written by ``download_files``) naming the
+files the file checks accepted. Steps:
 
-1. extract: the valid rows of the run's files still VALIDATED in the ledger, the dimensions (JDBC);
-2. ``enrich``: dimension joins; a row whose key is unknown is rejected with a reason, never dropped;
-3. under a MySQL named lock (one writer of the marts at a time), read the facts already loaded for
-   the months this run touches, and compute the marts from all of them (``customer_mart``,
-   ``sales_team_mart``), so a month spread over several runs ends with the same numbers;
-4. load: in one transaction, the new facts (``LOAD DATA LOCAL INFILE`` of the CSV Spark wrote,
-   replacing any rows of the same file versions), the marts of the touched months (delete and
-   reload) and the ledger rows (LOADED with their counts). Readers see the old months or the new;
-5. Parquet for the touched months (facts by ``sales_month``/``store_id``, the marts by month) in the
-   run folder, for the DAG to publish to S3; ``result.json`` with the counts.
+1. extract: the accepted files of the run still VALIDATED in the ledger, read once (one read per
+   header) into a local Parquet copy with every row typed, enriched and judged (``check_rows``);
+2. per batch of files, under a MySQL named lock (one writer of the marts at a time):
+   - plan: the months the batch touches (its own, those of an earlier version it supersedes, any
+     month to recompute), and the months of the marts and analytics that change with them;
+   - compute: this batch's summaries per file, key and month, plus the summaries already loaded
+     for the months needed (never the facts), give the marts of the touched months and the
+     analytics of the months they reach;
+   - load: in one transaction the facts, summaries, marts, analytics, the ledger (LOADED with the
+     counts) and the rejects per reason: readers see all of a batch or none of it;
+3. a batch that fails because of its data is split until the file at fault is found: that file
+   is quarantined (``load_failed:``), the others load in the same run. A file that failed in an
+   earlier run loads in a batch of its own.
 
-Why the load is here and not in a separate task: the marts must be computed from the facts that
-are in MySQL when they are replaced, so reading those facts and writing the marts happen under one
-lock; a second Spark job would cost another 10 to 15 s of start-up.
+Outputs in the run folder for the DAG: Parquet of the batch's facts (per file version) and of the
+months rewritten, the rejected rows (CSV per file), and ``result.json`` (``TransformResult``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
+import shutil
 import sys
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
+from salesflow.config import Tables
+from salesflow.contracts import (
+    MONTHLY_DATASETS,
+    FileOutcome,
+    IntakeFile,
+    JobSpec,
+    TransformResult,
+    read,
+    write,
+)
 from salesflow.faults import fault_point
-from salesflow.paths import write_atomically
-from spark_jobs.common import JDBC_PASSWORD_ENV, read_jdbc_table, run_job
+from salesflow.ledger import FileLedger, FileStatus, StatusMove
+from salesflow.months import add_months, month_range, shifted
+from salesflow.sql import named_lock, render
+from spark_jobs import marts, mysql_load
+from spark_jobs.analytics import customer_segments, sales_comparison
+from spark_jobs.common import read_jdbc_table, run_job
+from spark_jobs.readers import ROW_ID, fold_extra_columns, number_lines, read_csv_group
+from spark_jobs.rules import RAW_RECORD, TEXT_SUFFIX, Dimensions, apply_row_rules
 
 log = logging.getLogger("salesflow.transform")
 
 LOCK_TIMEOUT_SECONDS = 1800
-INCENTIVE_RATE = "0.01"
-# Columns of the fact table, in load order (include/sql/load/load_sales.sql).
-FACT_COLUMNS = [
-    "file_id",
-    "line_number",
-    "customer_id",
-    "store_id",
-    "product_id",
-    "product_name",
-    "sales_date",
-    "sales_month",
-    "sales_person_id",
-    "price",
-    "quantity",
-    "total_cost",
-    "additional_column",
-    "customer_full_name",
-    "sales_person_full_name",
-]
-# Primary keys (include/sql/schema/003_sales_and_marts.sql): the order the load CSVs are written in.
 FACT_KEY = ["file_id", "line_number"]
-CUSTOMER_MART_KEY = ["customer_id", "sales_date_month"]
-SALES_TEAM_MART_KEY = ["store_id", "sales_person_id", "sales_month"]
-CUSTOMER_MART_COLUMNS = [
-    "customer_id",
-    "full_name",
-    "address",
-    "phone_number",
-    "sales_date_month",
-    "total_sales",
-]
-SALES_TEAM_MART_COLUMNS = [
-    "store_id",
-    "sales_person_id",
-    "full_name",
-    "sales_month",
-    "total_sales",
-    "incentive",
-]
-UNKNOWN_KEYS = (
-    ("_customer_known", "unknown_customer"),
-    ("_store_known", "unknown_store"),
-    ("_person_known", "unknown_sales_person"),
-    ("_product_known", "unknown_product"),
-)
+# The row order within a month of each monthly dataset (contracts.MONTHLY_DATASETS).
+MONTHLY_ORDER = {
+    "customer_mart": ["customer_id"],
+    "sales_team_mart": ["store_id", "sales_person_id"],
+    "sales_comparison": ["level", "entity_id"],
+    "customer_segments": ["customer_id"],
+}
+FACT_PARTITIONS = ["sales_month", "store_id", "file_version"]
 
 
-# --------------------------------------------------------------------------- transforms (pure)
-def full_name(first: str, last: str) -> F.Column:
-    return F.concat_ws(" ", F.col(first), F.col(last))
+# ------------------------------------------------------------------------------- the job's parts
+@dataclass
+class FileStats:
+    """One file's rows as the rules judged them (all known before anything is loaded)."""
+
+    rows_read: int = 0
+    rows_valid: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    months: set[str] = field(default_factory=set)
+    max_sales_date: date | None = None
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
 
 
-def enrich(
-    rows: DataFrame, customers: DataFrame, stores: DataFrame, products: DataFrame, sales_team: DataFrame
-) -> DataFrame:
-    """Valid rows joined with the dimensions: FACT_COLUMNS plus ``reject_reason``.
+@dataclass
+class BatchPlan:
+    """What one batch changes: its files, the ones it supersedes, the months of each output."""
 
-    Left joins, so a row whose customer, store, sales person or product is unknown stays, with its
-    reason (the first unknown key), instead of vanishing in an inner join.
+    file_ids: list[int]
+    recompute: list[str]
+    superseded: dict[int, str]  # earlier version id -> its key
+    superseded_months: dict[int, list[str]]
+    touched: list[str]  # months of the marts rewritten
+    data_months: list[str]  # every month holding a fact once the batch is in
+    comparison_months: list[str]  # months of sales_comparison_mart computed
+    comparison_cleared: list[str]  # months of sales_comparison_mart deleted first
+    snapshot_months: list[str]  # snapshots of customer_segments computed
+    snapshot_cleared: list[str]
+
+    @property
+    def replaced(self) -> list[int]:
+        return sorted({*self.file_ids, *self.superseded})
+
+
+@dataclass
+class BatchOutputs:
+    facts: DataFrame
+    summaries: dict[str, DataFrame]  # table attribute -> rows to load
+    customer_mart: DataFrame
+    sales_team_mart: DataFrame
+    sales_comparison: DataFrame
+    customer_segments: DataFrame
+
+
+def _months_window(months: list[str], before: int) -> set[str]:
+    return shifted(months, range(-before, 1))
+
+
+def comparison_months_to_rewrite(touched: list[str], before: list[str], after: list[str]) -> set[str]:
+    """The months of sales_comparison_mart whose rows can change (SPEC "Analytics").
+
+    A month's rows use its totals, the month before and the year before (``touched`` + 0, 1, 12),
+    exist from the data's first month to its last, and have NULL priors before the first: when the
+    first or last month moves, the months between the old and new bound (and a year on from the
+    first) change too. ``before`` and ``after`` are the data's months without and with the batch.
     """
-    customer_names = customers.select(
-        "customer_id",
-        full_name("first_name", "last_name").alias("customer_full_name"),
-        F.lit(True).alias("_customer_known"),
-    )
-    store_keys = stores.select(F.col("id").alias("store_id"), F.lit(True).alias("_store_known"))
-    product_ids = products.select(
-        F.col("id").alias("product_id"),
-        F.col("name").alias("product_name"),
-        F.lit(True).alias("_product_known"),
-    )
-    people = sales_team.select(
-        F.col("id").alias("sales_person_id"),
-        full_name("first_name", "last_name").alias("sales_person_full_name"),
-        F.lit(True).alias("_person_known"),
-    )
-    joined = (
-        rows.join(F.broadcast(customer_names), "customer_id", "left")
-        .join(F.broadcast(store_keys), "store_id", "left")
-        .join(F.broadcast(product_ids), "product_name", "left")
-        .join(F.broadcast(people), "sales_person_id", "left")
-    )
-    reason = F.lit(None).cast("string")
-    for flag, code in reversed(UNKNOWN_KEYS):
-        reason = F.when(F.col(flag).isNull(), F.lit(code)).otherwise(reason)
-    return joined.withColumn("sales_month", F.date_format("sales_date", "yyyy-MM")).select(
-        *FACT_COLUMNS, reason.alias("reject_reason")
-    )
+    months = shifted(touched, (0, 1, 12))
+    if before and after and (before[0], before[-1]) != (after[0], after[-1]):
+        firsts, lasts = sorted((before[0], after[0])), sorted((before[-1], after[-1]))
+        months |= set(month_range(firsts[0], add_months(firsts[1], 11)))
+        months |= set(month_range(lasts[0], lasts[1]))
+    return months
 
 
-def customer_mart(facts: DataFrame, customers: DataFrame) -> DataFrame:
-    """Total sales per customer and month, with the customer's name, address and phone."""
-    totals = facts.groupBy("customer_id", F.col("sales_month").alias("sales_date_month")).agg(
-        F.sum("total_cost").cast(T.DecimalType(16, 2)).alias("total_sales")
-    )
-    details = customers.select(
-        "customer_id", full_name("first_name", "last_name").alias("full_name"), "address", "phone_number"
-    )
-    return totals.join(details, "customer_id", "left").select(*CUSTOMER_MART_COLUMNS)
+class TransformJob:
+    """One run of the job: the spec, the MySQL connection of the load, the dimension frames."""
 
+    def __init__(self, spark: SparkSession, spec: JobSpec, conn: Any) -> None:
+        self.spark = spark
+        self.spec = spec
+        self.conn = conn
+        self.tables = Tables(**spec.tables)
+        self.out = Path(spec.transform_dir)
+        self.ledger = FileLedger(conn, self.tables)
+        self.files: dict[int, IntakeFile] = {f.file_id: f for f in spec.accepted_files()}
+        self.stats: dict[int, FileStats] = {}
+        self._dims: dict[str, DataFrame] = {}
 
-def sales_team_mart(facts: DataFrame, sales_team: DataFrame) -> DataFrame:
-    """Total sales per store, sales person and month, with the incentive.
+    # ---------------------------------------------------------------------------------- reading
+    def table(self, attribute: str) -> DataFrame:
+        """A MySQL table of the config over JDBC (dimension tables are read once and cached)."""
+        if attribute not in self._dims:
+            frame = read_jdbc_table(
+                self.spark, self.spec.jdbc, self.spec.database, getattr(self.tables, attribute)
+            )
+            if attribute in ("customer", "store", "product", "sales_team"):
+                frame = frame.cache()
+            self._dims[attribute] = frame
+        return self._dims[attribute]
 
-    In each (store, month) the sales person(s) with the highest total get
-    ``round(total * 0.01, 2)``; ties all get it; everyone else gets 0. Decimal arithmetic only.
-    """
-    totals = facts.groupBy("store_id", "sales_person_id", "sales_month").agg(
-        F.sum("total_cost").cast(T.DecimalType(16, 2)).alias("total_sales")
-    )
-    best = F.max("total_sales").over(Window.partitionBy("store_id", "sales_month"))
-    incentive = F.round(F.col("total_sales") * F.lit(INCENTIVE_RATE).cast(T.DecimalType(3, 2)), 2)
-    names = sales_team.select(
-        F.col("id").alias("sales_person_id"), full_name("first_name", "last_name").alias("full_name")
-    )
-    return (
-        totals.withColumn(
-            "incentive",
-            F.when(F.col("total_sales") == best, incentive).otherwise(F.lit(0)).cast(T.DecimalType(16, 2)),
+    def query(self, name: str, values: list[Any], **lists: int) -> list[tuple]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(render(f"load/{name}.sql", self.tables, value_lists=lists or None), values)
+            rows = list(cursor.fetchall())
+        self.conn.commit()
+        return rows
+
+    def pending(self) -> list[int]:
+        """The accepted files still VALIDATED (a retry skips those an earlier try loaded)."""
+        ids = sorted(self.files)
+        if not ids:
+            return []
+        return sorted(row[0] for row in self.query("validated_files", ids, file_ids=len(ids)))
+
+    def dimensions(self) -> Dimensions:
+        customers, sales_team = self.table("customer"), self.table("sales_team")
+        return Dimensions(
+            customers=customers.select(
+                "customer_id", marts.full_name("first_name", "last_name").alias("customer_full_name")
+            ),
+            stores=self.table("store").select(F.col("id").alias("store_id")),
+            products=self.table("product").select(
+                F.col("name").alias("product_name"), F.col("id").alias("product_id")
+            ),
+            sales_people=sales_team.select(
+                F.col("id").alias("sales_person_id"),
+                marts.full_name("first_name", "last_name").alias("sales_person_full_name"),
+            ),
         )
-        .join(names, "sales_person_id", "left")
-        .select(*SALES_TEAM_MART_COLUMNS)
-    )
+
+    def check_rows(self, file_ids: list[int]) -> DataFrame:
+        """Read the files once, judge every row, keep the result as local Parquet; count per file."""
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for file_id in file_ids:
+            intake = self.files[file_id]
+            groups.setdefault(tuple(intake.columns), []).append(intake.local_path)
+        mandatory = list(self.spec.mandatory_columns)
+        frames = [
+            fold_extra_columns(
+                read_csv_group(self.spark, paths, list(columns)),
+                mandatory,
+                [c for c in columns if c not in mandatory],
+            )
+            for columns, paths in groups.items()
+        ]
+        rows = frames[0]
+        for frame in frames[1:]:
+            rows = rows.unionByName(frame)
+        checked = apply_row_rules(
+            rows,
+            mandatory,
+            date.fromisoformat(self.spec.as_of_date),
+            self.dimensions(),
+            as_of_by_file={f: date.fromisoformat(self.files[f].as_of_date) for f in file_ids},
+        )
+        path = self.out / "checked"
+        checked.write.mode("overwrite").parquet(str(path))
+        stored = self.spark.read.parquet(str(path))
+        first_rows = self._count_rows(stored)
+        log.info("transform: %d files read in %d header groups", len(file_ids), len(groups))
+        return number_lines(stored, first_rows)
+
+    def _count_rows(self, checked: DataFrame) -> DataFrame:
+        """Per file its counts, months and latest date (into ``stats``); the first row id of each."""
+        counts = checked.groupBy("file_id", "reject_reason", "sales_month").agg(
+            F.count(F.lit(1)).alias("rows"), F.max("sales_date").alias("latest"), F.min(ROW_ID).alias("first")
+        )
+        first: dict[int, int] = {}
+        for row in counts.collect():
+            stats = self.stats.setdefault(row["file_id"], FileStats())
+            stats.rows_read += row["rows"]
+            first[row["file_id"]] = min(row["first"], first.get(row["file_id"], row["first"]))
+            if row["reject_reason"] is not None:
+                reasons = stats.rejected_by_reason
+                reasons[row["reject_reason"]] = reasons.get(row["reject_reason"], 0) + row["rows"]
+                continue
+            stats.rows_valid += row["rows"]
+            stats.months.add(row["sales_month"])
+            stats.max_sales_date = max(filter(None, [stats.max_sales_date, row["latest"]]))
+        return self.spark.createDataFrame(sorted(first.items()), "file_id long, first_row_id long")
+
+    # ---------------------------------------------------------------------------------- planning
+    def plan(self, file_ids: list[int], recompute: list[str]) -> BatchPlan:
+        """The months this batch changes, from the ledger and the summaries (never the facts)."""
+        superseded: dict[int, str] = {}
+        if file_ids:
+            superseded = dict(self.query("superseded_versions", file_ids, file_ids=len(file_ids)))
+        superseded_months = {old: self._months_of([old]) for old in superseded}
+        touched = sorted(
+            {m for f in file_ids for m in self.stats.get(f, FileStats()).months}
+            | {m for months in superseded_months.values() for m in months}
+            | set(recompute)
+        )
+        before = sorted(row[0] for row in self.query("data_months", []))
+        after = sorted(self._data_months_after(before, touched, file_ids, superseded))
+        comparison = comparison_months_to_rewrite(touched, before, after)
+        snapshots = shifted(touched, range(12))
+        inside = (lambda m: after[0] <= m <= after[-1]) if after else (lambda m: False)
+        return BatchPlan(
+            file_ids=file_ids,
+            recompute=recompute,
+            superseded=superseded,
+            superseded_months=superseded_months,
+            touched=touched,
+            data_months=after,
+            comparison_months=sorted(m for m in comparison if inside(m)),
+            comparison_cleared=sorted(comparison),
+            snapshot_months=sorted(snapshots & set(after)),
+            snapshot_cleared=sorted(snapshots),
+        )
+
+    def _months_of(self, file_ids: list[int]) -> list[str]:
+        return sorted(row[0] for row in self.query("months_of_files", file_ids, file_ids=len(file_ids)))
+
+    def _data_months_after(
+        self, before: list[str], touched: list[str], file_ids: list[int], superseded: dict[int, str]
+    ) -> set[str]:
+        """The data's months once the batch is in: a touched month keeps facts of other files, or
+        gets this batch's."""
+        if not touched:
+            return set(before)
+        replaced = sorted({*file_ids, *superseded}) or [-1]
+        kept = self.query(
+            "months_with_other_files", [*touched, *replaced], months=len(touched), file_ids=len(replaced)
+        )
+        own = {m for f in file_ids for m in self.stats.get(f, FileStats()).months}
+        return (set(before) - set(touched)) | {row[0] for row in kept} | own
+
+    # --------------------------------------------------------------------------------- computing
+    def compute(self, plan: BatchPlan, checked: DataFrame | None) -> BatchOutputs:
+        """The batch's facts and summaries, and the marts and analytics of the months it changes."""
+        recomputed = self._recomputed_facts(plan)
+        if checked is None:  # only months to recompute: no new rows
+            facts = self.table("sales").select(*marts.FACT_COLUMNS).limit(0)
+        else:
+            facts = checked.where(
+                F.col("reject_reason").isNull() & F.col("file_id").isin(plan.file_ids)
+            ).select(*marts.FACT_COLUMNS)
+        summarised = facts if recomputed is None else facts.unionByName(recomputed)
+        batch = {
+            "customer_month_summary": marts.customer_summary(summarised),
+            "sales_team_month_summary": marts.sales_team_summary(summarised),
+            "product_month_summary": marts.product_summary(summarised),
+        }
+        team_needed = shifted(plan.comparison_months, (0, -1, -12)) | set(plan.touched)
+        customer_needed = _months_window(plan.snapshot_months, 11) | set(plan.touched)
+        post = {
+            "customer_month_summary": self._post_summary(
+                plan, "customer_month_summary", batch, customer_needed
+            ),
+            "sales_team_month_summary": self._post_summary(
+                plan, "sales_team_month_summary", batch, team_needed
+            ),
+            "product_month_summary": self._post_summary(plan, "product_month_summary", batch, team_needed),
+        }
+        customer_months = marts.customer_months(post["customer_month_summary"])
+        team_months = marts.sales_team_months(post["sales_team_month_summary"])
+        product_months = marts.product_months(post["product_month_summary"])
+        touched = F.col("month").isin(plan.touched)
+        entities = marts.entity_months(
+            team_months, product_months, self.table("store"), self.table("product"), self.table("sales_team")
+        )
+        first = plan.data_months[0] if plan.data_months else "0000-01"
+        return BatchOutputs(
+            facts=facts,
+            summaries=batch,
+            customer_mart=marts.customer_mart(customer_months.where(touched), self.table("customer")),
+            sales_team_mart=marts.sales_team_mart(team_months.where(touched), self.table("sales_team")),
+            sales_comparison=sales_comparison(entities, plan.comparison_months, first),
+            customer_segments=customer_segments(customer_months, plan.snapshot_months),
+        )
+
+    def _recomputed_facts(self, plan: BatchPlan) -> DataFrame | None:
+        """The loaded facts of the months to recompute (the full rebuild reads them on purpose)."""
+        if not plan.recompute:
+            return None
+        return (
+            self.table("sales")
+            .where(F.col("sales_month").isin(plan.recompute) & ~F.col("file_id").isin(plan.replaced or [-1]))
+            .select(*marts.FACT_COLUMNS)
+        )
+
+    def _post_summary(
+        self, plan: BatchPlan, attribute: str, batch: dict[str, DataFrame], months: set[str]
+    ) -> DataFrame:
+        """A summary table as it will be once the batch is in, for ``months`` only (cached: small)."""
+        earlier = self.table(attribute).where(
+            F.col("sales_month").isin(sorted(months))
+            & ~F.col("sales_month").isin(plan.recompute or ["-"])
+            & ~F.col("file_id").isin(plan.replaced or [-1])
+        )
+        return earlier.unionByName(batch[attribute].where(F.col("sales_month").isin(sorted(months)))).cache()
+
+    # ---------------------------------------------------------------------------- local outputs
+    def write_outputs(
+        self, plan: BatchPlan, outputs: BatchOutputs, checked: DataFrame | None
+    ) -> dict[str, list[Path]]:
+        """The load CSVs (each in its table's key order), the Parquet and the reject files."""
+        load = self.out / "load"
+        parts = {
+            "sales": write_load_csv(outputs.facts, load / "sales", FACT_KEY, partitions=2),
+            "customers_data_mart": write_load_csv(
+                outputs.customer_mart, load / "customer_mart", ["customer_id", "sales_date_month"]
+            ),
+            "sales_team_data_mart": write_load_csv(
+                outputs.sales_team_mart,
+                load / "sales_team_mart",
+                ["store_id", "sales_person_id", "sales_month"],
+            ),
+            "sales_comparison_mart": write_load_csv(
+                outputs.sales_comparison, load / "sales_comparison", ["level", "entity_id", "month"]
+            ),
+            "customer_segments": write_load_csv(
+                outputs.customer_segments, load / "customer_segments", ["customer_id", "snapshot_month"]
+            ),
+        }
+        for attribute, summary in outputs.summaries.items():
+            parts[attribute] = write_load_csv(summary, load / attribute, summary.columns[:-3])
+        parquet = self.out / "parquet"
+        write_parquet(
+            outputs.facts.withColumn("file_version", F.col("file_id")),
+            parquet / "sales",
+            FACT_PARTITIONS,
+            FACT_KEY,
+        )
+        cleared = {
+            "customer_mart": plan.touched,
+            "sales_team_mart": plan.touched,
+            "sales_comparison": plan.comparison_cleared,
+            "customer_segments": plan.snapshot_cleared,
+        }
+        frames = {
+            "customer_mart": outputs.customer_mart,
+            "sales_team_mart": outputs.sales_team_mart,
+            "sales_comparison": outputs.sales_comparison,
+            "customer_segments": outputs.customer_segments,
+        }
+        for name, month_column in MONTHLY_DATASETS.items():
+            for month in cleared[name]:  # a month rewritten with no rows must not keep old files
+                shutil.rmtree(parquet / name / f"{month_column}={month}", ignore_errors=True)
+            write_parquet(frames[name], parquet / name, [month_column], MONTHLY_ORDER[name])
+        if checked is not None and plan.file_ids:
+            write_rejects(
+                checked.where(F.col("file_id").isin(plan.file_ids)),
+                list(self.spec.mandatory_columns),
+                self.out / "rejected",
+            )
+        return parts
+
+    # ------------------------------------------------------------------------------------ loading
+    def commit(
+        self, plan: BatchPlan, parts: dict[str, list[Path]], result: TransformResult
+    ) -> TransformResult:
+        """One transaction: facts, summaries, marts, analytics, rejects and the ledger; then commit."""
+        batch_result = self._batch_result(plan)
+        with self.conn.cursor() as cursor:
+            loaded = self._load_facts_and_summaries(cursor, plan, parts)
+            self._check_counts(plan, loaded)
+            fault_point("transform_and_load")
+            rows = {"sales": loaded, **self._load_monthly(cursor, plan, parts)}
+            cursor.executemany(
+                render("load/record_rejects.sql", self.tables),
+                [
+                    (f, reason, n)
+                    for f in plan.file_ids
+                    for reason, n in sorted(self.stats[f].rejected_by_reason.items())
+                ],
+            )
+        self.ledger.transition_many(FileStatus.LOADED, self._loaded_moves(plan), commit=False)
+        self.ledger.transition_many(
+            FileStatus.SUPERSEDED,
+            [
+                StatusMove(old, reason=f"superseded_by:{self._newest_of(plan, key)}")
+                for old, key in plan.superseded.items()
+            ],
+            commit=False,
+        )
+        merged = result.merged(TransformResult(run_id=self.spec.run_id, rows_written=rows, **batch_result))
+        # Written before the commit: a job that dies right after it is retried into publishing the
+        # same outputs (the retry finds the files LOADED and keeps this result).
+        write(self.out / "result.json", merged)
+        self.conn.commit()
+        fault_point("transform_and_load.after_commit")
+        self._log_batch(plan, rows)
+        return merged
+
+    def _load_facts_and_summaries(self, cursor: Any, plan: BatchPlan, parts: dict[str, list[Path]]) -> int:
+        replaced = plan.replaced
+        tables = ["sales", "customer_month_summary", "sales_team_month_summary", "product_month_summary"]
+        for attribute in tables:
+            if replaced:
+                self._delete(cursor, "delete_by_file", attribute, replaced, file_ids=len(replaced))
+            if plan.recompute and attribute != "sales":
+                self._delete(cursor, "delete_by_month", attribute, plan.recompute, month_column="sales_month")
+        loaded = mysql_load.load_csv(cursor, render("load/load_sales.sql", self.tables), parts["sales"])
+        for attribute in tables[1:]:
+            mysql_load.load_csv(cursor, render(f"load/load_{attribute}.sql", self.tables), parts[attribute])
+        return loaded
+
+    def _load_monthly(self, cursor: Any, plan: BatchPlan, parts: dict[str, list[Path]]) -> dict[str, int]:
+        """The marts of the touched months and the analytics of the months they reach, replaced."""
+        first_last = (
+            (plan.data_months[0], plan.data_months[-1]) if plan.data_months else ("9999-12", "0000-01")
+        )
+        outputs = [
+            ("customers_data_mart", "sales_date_month", plan.touched, "load_customer_mart", False),
+            ("sales_team_data_mart", "sales_month", plan.touched, "load_sales_team_mart", False),
+            ("sales_comparison_mart", "month", plan.comparison_cleared, "load_sales_comparison_mart", True),
+            ("customer_segments", "snapshot_month", plan.snapshot_cleared, "load_customer_segments", True),
+        ]
+        rows = {}
+        for attribute, month_column, cleared, statement, bounded in outputs:
+            if cleared:
+                self._delete(cursor, "delete_by_month", attribute, cleared, month_column=month_column)
+            if bounded:  # no analytics row outside the data's first to last month
+                sql = render(
+                    "load/delete_outside_months.sql",
+                    self.tables,
+                    identifiers=self._ids(attribute, month_column),
+                )
+                cursor.execute(sql, first_last)
+            rows[getattr(self.tables, attribute)] = mysql_load.load_csv(
+                cursor, render(f"load/{statement}.sql", self.tables), parts[attribute]
+            )
+        return rows
+
+    def _ids(self, attribute: str, month_column: str | None = None) -> dict[str, str]:
+        return {
+            "table": getattr(self.tables, attribute),
+            **({"month_column": month_column} if month_column else {}),
+        }
+
+    def _delete(self, cursor: Any, statement: str, attribute: str, values: list[Any], **names: Any) -> None:
+        month_column = names.pop("month_column", None)
+        lists = {"months": len(values)} if month_column else names
+        sql = render(
+            f"load/{statement}.sql",
+            self.tables,
+            value_lists=lists,
+            identifiers=self._ids(attribute, month_column),
+        )
+        cursor.execute(sql, values)
+
+    def _check_counts(self, plan: BatchPlan, loaded: int) -> None:
+        """Rows read = rows loaded + rows rejected, for the batch: anything else rolls back."""
+        expected = sum(self.stats[f].rows_valid for f in plan.file_ids)
+        if loaded != expected:
+            raise RuntimeError(f"loaded {loaded} fact rows, expected {expected}; rolled back")
+
+    def _loaded_moves(self, plan: BatchPlan) -> list[StatusMove]:
+        moves = []
+        for file_id in plan.file_ids:
+            stats = self.stats[file_id]
+            moves.append(
+                StatusMove(
+                    file_id,
+                    rows_read=stats.rows_read,
+                    rows_loaded=stats.rows_valid,
+                    rows_rejected=stats.rows_rejected,
+                    max_sales_date=stats.max_sales_date.isoformat() if stats.max_sales_date else None,
+                )
+            )
+        return moves
+
+    def _newest_of(self, plan: BatchPlan, key: str) -> int:
+        return max(f for f in plan.file_ids if self.files[f].object_key == key)
+
+    def _batch_result(self, plan: BatchPlan) -> dict[str, Any]:
+        files = {
+            str(f): FileOutcome(
+                object_key=self.files[f].object_key,
+                status=FileStatus.LOADED.value,
+                rows_read=self.stats[f].rows_read,
+                rows_loaded=self.stats[f].rows_valid,
+                rows_rejected=self.stats[f].rows_rejected,
+                rejected_by_reason=dict(sorted(self.stats[f].rejected_by_reason.items())),
+                max_sales_date=self.stats[f].max_sales_date.isoformat()
+                if self.stats[f].max_sales_date
+                else None,
+            )
+            for f in plan.file_ids
+        }
+        months = {
+            "customer_mart": plan.touched,
+            "sales_team_mart": plan.touched,
+            "sales_comparison": plan.comparison_cleared,
+            "customer_segments": plan.snapshot_cleared,
+        }
+        return {
+            "files": files,
+            "months_written": months,
+            "superseded": {str(k): v for k, v in plan.superseded_months.items()},
+        }
+
+    def _log_batch(self, plan: BatchPlan, rows: dict[str, int]) -> None:
+        for file_id in plan.file_ids:
+            stats = self.stats[file_id]
+            log.info(
+                "file %s (ledger id %d): LOADED, %d rows read, %d loaded, %d rejected %s",
+                self.files[file_id].object_key,
+                file_id,
+                stats.rows_read,
+                stats.rows_valid,
+                stats.rows_rejected,
+                stats.rejected_by_reason or "",
+            )
+        for old, key in plan.superseded.items():
+            log.info(
+                "file %s (ledger id %d): SUPERSEDED by ledger id %d, its rows replaced",
+                key,
+                old,
+                self._newest_of(plan, key),
+            )
+        log.info(
+            "transform: batch of %d files loaded; months rewritten %s; rows %s",
+            len(plan.file_ids),
+            plan.touched,
+            rows,
+        )
+
+    # -------------------------------------------------------------------------- batches, isolation
+    def load_batch(
+        self, file_ids: list[int], recompute: list[str], checked: DataFrame | None, result: TransformResult
+    ) -> TransformResult:
+        plan = self.plan(file_ids, recompute)
+        fault_point("transform_and_load.batch", subject=" ".join(self.files[f].object_key for f in file_ids))
+        outputs = self.compute(plan, checked)
+        parts = self.write_outputs(plan, outputs, checked)
+        return self.commit(plan, parts, result)
+
+    def load_all(
+        self, pending: list[int], checked: DataFrame | None, result: TransformResult
+    ) -> TransformResult:
+        """Load the pending files: new ones in one batch, each file an earlier run failed with alone.
+
+        A batch that fails because of its data (or of an error nobody classified) is split in two
+        and each half tried on its own, until the one file at fault is alone: that file is set
+        aside (``set_aside``), every other file loads. A service that does not answer fails the
+        task (Airflow retries it); nothing is set aside for that.
+        """
+        fresh = [f for f in pending if self.files[f].attempts <= 1]
+        queue = ([fresh] if fresh else []) + [[f] for f in pending if self.files[f].attempts > 1]
+        recompute = sorted(self.spec.recompute_months)
+        if not queue:
+            queue = [[]]  # only months to recompute
+        while queue:
+            batch = queue.pop(0)
+            try:
+                result = self.load_batch(batch, recompute, checked, result)
+                recompute = []
+            except Exception as error:
+                self.conn.rollback()
+                kind = mysql_load.failure_kind(error)
+                if kind == "infrastructure" or not batch:
+                    raise
+                if len(batch) > 1:
+                    log.warning(
+                        "transform: a batch of %d files failed (%s); trying each half alone",
+                        len(batch),
+                        mysql_load.short_reason(error),
+                    )
+                    queue[:0] = [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+                    continue
+                result = self.set_aside(batch[0], kind, error, result)
+        return result
+
+    def set_aside(
+        self, file_id: int, kind: str, error: BaseException, result: TransformResult
+    ) -> TransformResult:
+        """The file a failed batch came down to: QUARANTINED when its data is at fault
+        (``load_failed:<reason>``), else FAILED (the next run claims it again, alone)."""
+        reason = f"load_failed:{mysql_load.short_reason(error)}"
+        status = FileStatus.QUARANTINED if kind == "data" else FileStatus.FAILED
+        stats = self.stats.get(file_id, FileStats())
+        move = StatusMove(
+            file_id, reason=reason, last_error=mysql_load.short_reason(error), rows_read=stats.rows_read
+        )
+        self.ledger.transition_many(status, [move])
+        key = self.files[file_id].object_key
+        log.error(
+            "file %s (ledger id %d): %s, %s; the other files load without it", key, file_id, status, reason
+        )
+        outcome = FileOutcome(object_key=key, status=status.value, rows_read=stats.rows_read, reason=reason)
+        merged = result.merged(TransformResult(run_id=self.spec.run_id, files={str(file_id): outcome}))
+        write(self.out / "result.json", merged)
+        return merged
+
+    def run(self) -> TransformResult:
+        path = self.out / "result.json"
+        result = read(path, TransformResult) if path.exists() else TransformResult(run_id=self.spec.run_id)
+        pending = self.pending()
+        if not pending and not self.spec.recompute_months:
+            log.info("transform: no file of this run waits for its load; nothing to do")
+            # Run again after the load committed: what that load did stands (publish and the
+            # report read it).
+            write(path, result)
+            return result
+        checked = self.check_rows(pending) if pending else None
+        return self.load_all(pending, checked, result)
 
 
 # ------------------------------------------------------------------------------------------ I/O
@@ -173,10 +669,9 @@ def write_load_csv(df: DataFrame, path: Path, key: list[str], partitions: int = 
     The rows are range-partitioned and sorted by ``key`` (the table's primary key) and the parts are
     returned in partition order, so loading them one after another only ever appends to InnoDB's
     clustered index, and the secondary indexes get a few sequential insertion points (one per month
-    for ``ix_sales_month``). In ``repartition``'s order the inserts land at random pages: once the
-    indexes outgrow the buffer pool (128 MB by default; change buffering is off in MariaDB 10.11)
-    each row costs a page read. Measured (include/benchmarks/load_order.py, 5M fact rows): more than
-    7 minutes in random order, about 28 s sorted, against 16 s for a table without the month index.
+    for ``ix_sales_month``). In random order the inserts land at random pages: once the indexes
+    outgrow the buffer pool each row costs a page read (5M facts: more than 7 minutes against
+    about 28 s sorted; docs/performance.md).
     """
     df.repartitionByRange(partitions, *key).sortWithinPartitions(*key).write.mode("overwrite").options(
         header=False, quote='"', escape='"', nullValue="", emptyValue='""', dateFormat="yyyy-MM-dd"
@@ -185,244 +680,45 @@ def write_load_csv(df: DataFrame, path: Path, key: list[str], partitions: int = 
     return sorted(path.glob("part-*.csv"))
 
 
-def _mysql_connection(jdbc: dict[str, Any], database: str):
-    import pymysql
-
-    address = urlparse(jdbc["url"].removeprefix("jdbc:"))
-    return pymysql.connect(
-        host=address.hostname or "127.0.0.1",
-        port=address.port or 3306,
-        user=jdbc["user"],
-        password=os.environ.get(JDBC_PASSWORD_ENV, ""),
-        database=database,
-        local_infile=True,
-        autocommit=False,
-        charset="utf8mb4",
-    )
-
-
-def load_csv(cursor: Any, statement: str, parts: list[Path]) -> int:
-    """LOAD DATA each part; any warning (a truncated or converted value) fails the load."""
-    loaded = 0
-    for part in parts:
-        loaded += cursor.execute(statement, (str(part),))
-        cursor.execute("SHOW WARNINGS LIMIT 5")
-        warnings = cursor.fetchall()
-        if warnings:
-            raise RuntimeError(f"LOAD DATA of {part.name} gave warnings, nothing loaded: {warnings}")
-    return loaded
-
-
 def write_parquet(df: DataFrame, path: Path, partition_by: list[str], sort_by: list[str]) -> None:
     """One file per partition (no small files), rows in a fixed order (the same run, the same rows).
 
-    The sort starts with the partition columns: the writer needs rows grouped by them and would
-    otherwise add its own sort on them alone, dropping the order by ``sort_by``.
+    Only the partitions in ``df`` are replaced (dynamic partition overwrite). The sort starts with
+    the partition columns: the writer needs rows grouped by them and would otherwise add its own
+    sort on them alone, dropping the order by ``sort_by``.
     """
     df.repartition(*partition_by).sortWithinPartitions(*partition_by, *sort_by).write.mode(
         "overwrite"
     ).partitionBy(*partition_by).parquet(str(path))
 
 
-# ------------------------------------------------------------------------------------ the job
-def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
-    from salesflow.config import load_settings
-    from salesflow.ledger import FileLedger, FileStatus, StatusMove
-    from salesflow.sql import named_lock, render
+def write_rejects(checked: DataFrame, mandatory: list[str], path: Path) -> None:
+    """The rejected rows, one CSV folder per file, with the reason, the line and the original text.
 
-    settings = load_settings()
-    tables = settings.tables
-    jdbc = spec["jdbc"]
-    out = Path(spec["transform_dir"])
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = json.loads((Path(spec["output_dir"]) / "manifest.json").read_text())
-    valid_ids = [f["file_id"] for f in manifest["files"] if f["status"] == "valid"]
-    result: dict[str, Any] = {"run_id": spec["run_id"], "files": {}, "months": [], "mart_rows": {}}
+    RFC 4180 (quotes doubled), so any CSV reader reads the reject files back.
+    """
+    rejected = checked.where(F.col("reject_reason").isNotNull()).select(
+        "file_id",
+        "line_number",
+        "reject_reason",
+        *[F.col(c + TEXT_SUFFIX).alias(c) for c in mandatory],
+        "additional_column",
+        RAW_RECORD,
+    )
+    rejected.repartition("file_id").sortWithinPartitions("file_id", "line_number").write.mode(
+        "overwrite"
+    ).partitionBy("file_id").options(header=True, quote='"', escape='"').csv(str(path))
 
-    conn = _mysql_connection(jdbc, settings.database)
+
+def run(spark: SparkSession, spec: JobSpec) -> TransformResult:
+    """Load the run's accepted files (and rebuild the months to recompute), under the marts' lock."""
+    # Local outputs are written batch by batch: each write replaces only its own partitions.
+    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
+    Path(spec.transform_dir).mkdir(parents=True, exist_ok=True)
+    conn = mysql_load.connect(spec.jdbc, spec.database)
     try:
-        with named_lock(conn, f"salesflow.marts.{settings.database}", LOCK_TIMEOUT_SECONDS):
-            with conn.cursor() as cursor:
-                pending: list[int] = []
-                if valid_ids:
-                    cursor.execute(
-                        render("load/validated_files.sql", tables, value_lists={"file_ids": len(valid_ids)}),
-                        valid_ids,
-                    )
-                    pending = sorted(row[0] for row in cursor.fetchall())
-            conn.commit()
-            # A corrected file (same key, new bytes) replaces the rows of its earlier version.
-            superseded: dict[int, str] = {}
-            superseded_months: set[str] = set()
-            with conn.cursor() as cursor:
-                if pending:
-                    cursor.execute(
-                        render(
-                            "load/superseded_versions.sql", tables, value_lists={"file_ids": len(pending)}
-                        ),
-                        pending,
-                    )
-                    superseded = dict(cursor.fetchall())
-                if superseded:
-                    cursor.execute(
-                        render("load/months_of_files.sql", tables, value_lists={"file_ids": len(superseded)}),
-                        list(superseded),
-                    )
-                    superseded_months = {row[0] for row in cursor.fetchall()}
-            conn.commit()
-            requested = sorted(set(spec.get("recompute_months") or []) | superseded_months)
-            if not pending and not requested:
-                log.info("transform: no file of this run waits for its load; nothing to do")
-                if (out / "result.json").exists():
-                    # Run again after the load committed: what that load did stands (publish and
-                    # the report read it).
-                    return json.loads((out / "result.json").read_text())
-                write_atomically(out / "result.json", json.dumps(result, indent=2))
-                return result
-
-            customers = read_jdbc_table(spark, jdbc, tables.customer)
-            sales_team = read_jdbc_table(spark, jdbc, tables.sales_team)
-            loaded_facts = read_jdbc_table(spark, jdbc, tables.sales).select(*FACT_COLUMNS)
-            if pending:
-                rows = spark.read.parquet(str(Path(spec["output_dir"]) / "valid"))
-                enriched = enrich(
-                    rows.where(F.col("file_id").isin(pending)),
-                    customers,
-                    read_jdbc_table(spark, jdbc, tables.store),
-                    read_jdbc_table(spark, jdbc, tables.product),
-                    sales_team,
-                ).cache()
-            else:  # only months to recompute: no new rows
-                enriched = loaded_facts.limit(0).withColumn("reject_reason", F.lit(None).cast("string"))
-            new_facts = enriched.where(F.col("reject_reason").isNull()).select(*FACT_COLUMNS)
-            counts = {
-                (r["file_id"], r["reject_reason"]): r["count"]
-                for r in enriched.groupBy("file_id", "reject_reason").count().collect()
-            }
-            new_months = {r["sales_month"] for r in new_facts.select("sales_month").distinct().collect()}
-            months = sorted(new_months | set(requested))
-            result["months"] = months
-
-            # All loaded facts of the touched months, except older copies of this run's files.
-            replaced = pending + list(superseded)
-            prior = loaded_facts.where(F.col("sales_month").isin(months) & ~F.col("file_id").isin(replaced))
-            all_facts = new_facts.unionByName(prior).cache()
-            customer_rows = customer_mart(all_facts, customers)
-            team_rows = sales_team_mart(all_facts, sales_team)
-
-            # Each CSV in its table's primary-key order (see write_load_csv).
-            fact_parts = write_load_csv(new_facts, out / "load" / "sales", FACT_KEY, partitions=2)
-            customer_parts = write_load_csv(customer_rows, out / "load" / "customer_mart", CUSTOMER_MART_KEY)
-            team_parts = write_load_csv(team_rows, out / "load" / "sales_team_mart", SALES_TEAM_MART_KEY)
-            enriched.where(F.col("reject_reason").isNotNull()).select(
-                "file_id",
-                "line_number",
-                "reject_reason",
-                *[c for c in FACT_COLUMNS if c not in ("file_id", "line_number")],
-            ).write.mode("overwrite").partitionBy("file_id").options(header=True, quote='"', escape='"').csv(
-                str(out / "rejected")
-            )
-
-            parquet = out / "parquet"
-            write_parquet(
-                all_facts, parquet / "sales", ["sales_month", "store_id"], ["file_id", "line_number"]
-            )
-            write_parquet(customer_rows, parquet / "customer_mart", ["sales_date_month"], ["customer_id"])
-            write_parquet(
-                team_rows, parquet / "sales_team_mart", ["sales_month"], ["store_id", "sales_person_id"]
-            )
-
-            ledger = FileLedger(conn, tables)
-            by_file = {f["file_id"]: f for f in manifest["files"]}
-            with conn.cursor() as cursor:
-                facts_loaded = 0
-                if pending:
-                    cursor.execute(
-                        render(
-                            "load/delete_sales_of_files.sql", tables, value_lists={"file_ids": len(replaced)}
-                        ),
-                        replaced,
-                    )
-                    facts_loaded = load_csv(cursor, render("load/load_sales.sql", tables), fact_parts)
-                    fault_point("transform_and_load")
-                if months:
-                    month_list = {"months": len(months)}
-                    cursor.execute(
-                        render("load/delete_customer_mart_months.sql", tables, value_lists=month_list), months
-                    )
-                    result["mart_rows"]["customers_data_mart"] = load_csv(
-                        cursor, render("load/load_customer_mart.sql", tables), customer_parts
-                    )
-                    cursor.execute(
-                        render("load/delete_sales_team_mart_months.sql", tables, value_lists=month_list),
-                        months,
-                    )
-                    result["mart_rows"]["sales_team_data_mart"] = load_csv(
-                        cursor, render("load/load_sales_team_mart.sql", tables), team_parts
-                    )
-            expected_facts = sum(n for (_, reason), n in counts.items() if reason is None)
-            if facts_loaded != expected_facts:
-                raise RuntimeError(f"loaded {facts_loaded} fact rows, expected {expected_facts}; rolled back")
-            loaded_moves: list[StatusMove] = []
-            rejected_by_file: dict[int, dict[str, int]] = {}
-            for (fid, reason), n in counts.items():  # one pass: no scan of all counts per file
-                if reason:
-                    rejected_by_file.setdefault(fid, {})[reason] = n
-            for file_id in pending:
-                loaded = counts.get((file_id, None), 0)
-                rejected_here = rejected_by_file.get(file_id, {})
-                rows_rejected = by_file[file_id]["rows_rejected"] + sum(rejected_here.values())
-                rows_read = by_file[file_id]["rows_read"]
-                if loaded + rows_rejected != rows_read:
-                    raise RuntimeError(
-                        f"file {by_file[file_id]['object_key']}: {rows_read} rows read but "
-                        f"{loaded} loaded + {rows_rejected} rejected; rolled back"
-                    )
-                loaded_moves.append(StatusMove(file_id, rows_loaded=loaded, rows_rejected=rows_rejected))
-                result["files"][str(file_id)] = {
-                    "object_key": by_file[file_id]["object_key"],
-                    "rows_loaded": loaded,
-                    "rows_rejected_at_load": rejected_here,
-                }
-            # The ledger moves go in the load's transaction, one batched UPDATE per 1,000 files.
-            ledger.transition_many(FileStatus.LOADED, loaded_moves, commit=False)
-            superseded_moves: list[StatusMove] = []
-            newest_of_key: dict[str, int] = {}
-            for file_id in pending:
-                key = by_file[file_id]["object_key"]
-                newest_of_key[key] = max(file_id, newest_of_key.get(key, file_id))
-            for old_id, key in superseded.items():
-                newer = newest_of_key[key]
-                superseded_moves.append(StatusMove(old_id, reason=f"superseded_by:{newer}"))
-                log.info(
-                    "file %s (ledger id %d): SUPERSEDED by ledger id %d, its rows replaced",
-                    key,
-                    old_id,
-                    newer,
-                )
-            ledger.transition_many(FileStatus.SUPERSEDED, superseded_moves, commit=False)
-            result["superseded"] = sorted(superseded)
-            # Written before the commit: if the job dies right after it, the retry finds nothing
-            # left to load and keeps this result, so the months still get published.
-            write_atomically(out / "result.json", json.dumps(result, indent=2))
-            conn.commit()
-            fault_point("transform_and_load.after_commit")
-            for file_id, entry in result["files"].items():
-                log.info(
-                    "file %s (ledger id %s): LOADED, %d rows%s",
-                    entry["object_key"],
-                    file_id,
-                    entry["rows_loaded"],
-                    f", rejected at load {entry['rows_rejected_at_load']}"
-                    if entry["rows_rejected_at_load"]
-                    else "",
-                )
-            log.info(
-                "transform: %d fact rows loaded; months recomputed %s; mart rows %s",
-                facts_loaded,
-                months,
-                result["mart_rows"],
-            )
+        with named_lock(conn, f"salesflow.marts.{spec.database}", LOCK_TIMEOUT_SECONDS):
+            return TransformJob(spark, spec, conn).run()
     except BaseException:
         with contextlib.suppress(Exception):  # a broken connection has nothing left to roll back
             conn.rollback()
@@ -430,11 +726,10 @@ def run(spark: SparkSession, spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         with contextlib.suppress(Exception):
             conn.close()
-    return result
 
 
 def main() -> int:
-    return run_job("salesflow-transform", "salesflow: transform validated sales files and load them", run)
+    return run_job("salesflow-transform", "salesflow: check, transform and load the run's files", run)
 
 
 if __name__ == "__main__":

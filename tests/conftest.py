@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.services import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, mysql_connection
+
 ROOT = Path(__file__).resolve().parents[1]
 SESSION_TAG = uuid.uuid4().hex[:8]
 _TMP = Path(tempfile.mkdtemp(prefix=f"salesflow-tests-{SESSION_TAG}-"))
@@ -52,10 +54,6 @@ os.environ.update(
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 (_TMP / "airflow").mkdir(parents=True, exist_ok=True)
 
-MYSQL_HOST = os.environ.get("SALESFLOW_MYSQL_HOST", "127.0.0.1")
-MYSQL_PORT = int(os.environ.get("SALESFLOW_MYSQL_PORT", "3306"))
-MYSQL_USER = os.environ.get("SALESFLOW_MYSQL_USER", "root")
-MYSQL_PASSWORD = os.environ.get("SALESFLOW_MYSQL_PASSWORD", "")
 os.environ["AIRFLOW_CONN_SALESFLOW_MYSQL"] = json.dumps(
     {
         "conn_type": "mysql",
@@ -117,19 +115,6 @@ def settings():
     from salesflow.config import load_settings
 
     return load_settings()
-
-
-def mysql_connection(database: str | None = None):
-    import pymysql
-
-    return pymysql.connect(
-        host=MYSQL_HOST,
-        port=MYSQL_PORT,
-        user=MYSQL_USER,
-        password=MYSQL_PASSWORD,
-        database=database,
-        autocommit=False,
-    )
 
 
 @pytest.fixture(scope="session")

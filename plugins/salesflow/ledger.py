@@ -8,22 +8,27 @@ Statuses move forward only::
     CLAIMED | VALIDATED -> FAILED   (retryable: the next run claims the version again)
     LOADED -> SUPERSEDED            (a corrected file under the same key replaced its rows)
 
+A FAILED version is claimed again by the next run (``attempts`` counts the claims); so is a
+version left in flight by a run that is over (the claim moves it to FAILED first, saying so). The
+download quarantines a version claimed more than ``pipeline.max_attempts`` times, with its last
+error: no file stays in flight, and none blocks the runs forever.
+
 Every method is safe to call again with the same arguments (a task retry): a move to the status a
 row already has is a no-op, and a move from a status it may not start from is refused.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from salesflow.config import Tables
 from salesflow.sql import named_lock, render
+from salesflow.storage import ObjectVersion
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,10 @@ ALLOWED_FROM: dict[FileStatus, tuple[FileStatus, ...]] = {
 }
 
 
+# Airflow run states in which a run still holds its files.
+ACTIVE_RUN_STATES = frozenset({"queued", "running"})
+
+
 class LedgerTransitionError(RuntimeError):
     """A status move the ledger refuses (it would move a file backwards)."""
 
@@ -68,30 +77,28 @@ class StatusMove:
     rows_read: int | None = None
     rows_loaded: int | None = None
     rows_rejected: int | None = None
+    last_error: str | None = None
+    max_sales_date: str | None = None  # yyyy-MM-dd
 
     def values(self) -> tuple[Any, ...]:
         return (
             self.entry_id,
-            self.reason,
+            _fit(self.reason),
             self.duplicate_of,
             self.rows_read,
             self.rows_loaded,
             self.rows_rejected,
+            _fit(self.last_error),
+            self.max_sales_date,
         )
 
 
-@dataclass(frozen=True)
-class ObjectVersion:
-    """One object as listed in S3 (key, ETag and size identify it; landed_at is its LastModified)."""
+TEXT_LIMIT = 1024  # reason and last_error columns
 
-    key: str
-    etag: str
-    size: int
-    landed_at: datetime | None = field(default=None, compare=False)
 
-    def version_key(self, bucket: str) -> str:
-        """The ledger's identity of this version: SHA-256 of bucket, key, ETag and size."""
-        return hashlib.sha256("\0".join((bucket, self.key, self.etag, str(self.size))).encode()).hexdigest()
+def _fit(text: str | None) -> str | None:
+    """A reason or error cut to what its column holds (an error message can be long)."""
+    return text if text is None or len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -111,12 +118,18 @@ class LedgerEntry:
     reason: str | None
     duplicate_of: int | None
     landed_at: datetime | None
+    last_error: str | None = None
+    claimed_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> LedgerEntry:
         values = list(row)
         values[6] = FileStatus(values[6])
         return cls(*values)
+
+    def version(self) -> ObjectVersion:
+        """The S3 object version this entry is about."""
+        return ObjectVersion(self.object_key, self.etag, self.size_bytes)
 
 
 def _naive_utc(moment: datetime | None) -> datetime | None:
@@ -144,8 +157,18 @@ class FileLedger:
         rows = {key: n for key, n in placeholders.items() if isinstance(n, tuple)}
         return render(f"ledger/{name}.sql", self.tables, value_lists=lists, value_rows=rows)
 
-    def claim(self, bucket: str, run_id: str, objects: Iterable[ObjectVersion]) -> list[LedgerEntry]:
+    def claim(
+        self,
+        bucket: str,
+        run_id: str,
+        objects: Iterable[ObjectVersion],
+        run_state: Callable[[str], str | None] | None = None,
+    ) -> list[LedgerEntry]:
         """Claim every version not seen before (or FAILED earlier) for `run_id`; atomic.
+
+        ``run_state`` tells the state of another run (None when it is unknown): a version another
+        run holds in flight while that run is over is moved to FAILED first, so it is claimed
+        again here (see ``release_stranded``).
 
         Returns every entry this run holds, including those claimed by an earlier try of the same
         run, so a retried claim gives the same answer. Two runs claiming at once never share a file:
@@ -169,8 +192,53 @@ class FileLedger:
             self.conn.commit()
 
         with named_lock(self.conn, f"salesflow.claim.{bucket}", NAMED_LOCK_TIMEOUT_SECONDS):
+            if run_state is not None:
+                self.release_stranded(bucket, run_id, run_state)
             self._with_deadlock_retry("claim", insert)
         return self.entries_for_run(bucket, run_id)
+
+    def release_stranded(
+        self, bucket: str, run_id: str, run_state: Callable[[str], str | None]
+    ) -> list[LedgerEntry]:
+        """Move to FAILED the versions other runs hold in flight while those runs are over.
+
+        A run that failed, was marked failed, or died leaves its files CLAIMED or VALIDATED; the
+        next claim takes them again (attempts counted), so no file waits in silence. A run that is
+        queued or running keeps its files. Returns the entries moved.
+        """
+        with self.conn.cursor() as cursor:
+            cursor.execute(self._sql("in_flight_elsewhere"), (bucket, run_id))
+            held = [LedgerEntry.from_row(row) for row in cursor.fetchall()]
+        self.conn.commit()
+        states = {owner: run_state(owner) for owner in sorted({e.run_id for e in held})}
+        stranded = [e for e in held if states[e.run_id] not in ACTIVE_RUN_STATES]
+        self.transition_many(
+            FileStatus.FAILED,
+            [
+                StatusMove(
+                    e.id,
+                    reason=f"stranded: run {e.run_id} is {states[e.run_id] or 'unknown'} "
+                    f"and left the file {e.status}" + (f" ({e.last_error})" if e.last_error else ""),
+                )
+                for e in stranded
+            ],
+        )
+        for entry in stranded:
+            log.warning(
+                "claim: %s was left %s by run %s (%s); claimed again (attempt %d)",
+                entry.object_key,
+                entry.status,
+                entry.run_id,
+                states[entry.run_id] or "unknown to Airflow",
+                entry.attempts + 1,
+            )
+        return stranded
+
+    def record_error(self, bucket: str, run_id: str, error: str) -> None:
+        """Keep what made a task of the run fail on the files the run still holds in flight."""
+        with self.conn.cursor() as cursor:
+            cursor.execute(self._sql("record_error"), (_fit(error), run_id, bucket))
+        self.conn.commit()
 
     def entries_for_run(self, bucket: str, run_id: str) -> list[LedgerEntry]:
         with self.conn.cursor() as cursor:
@@ -288,7 +356,7 @@ class FileLedger:
                 for start in range(0, len(moves), CLAIM_BATCH):
                     batch = moves[start : start + CLAIM_BATCH]
                     cursor.execute(
-                        self._sql("transition", moves=(len(batch), 6), from_statuses=len(allowed)),
+                        self._sql("transition", moves=(len(batch), 8), from_statuses=len(allowed)),
                         [value for move in batch for value in move.values()] + [status.value, *allowed],
                     )
                     if cursor.rowcount < len(batch):  # repeats change nothing; refusals neither

@@ -5,21 +5,25 @@ Every function is keyed by the run id and the files that run claimed, and is saf
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from salesflow import contracts
 from salesflow.config import MYSQL_CONN_ID, Settings
+from salesflow.contracts import IntakeFile, JdbcTarget, JobSpec, TransformResult
 from salesflow.db import connect, mysql_hook
-from salesflow.faults import fault_point
-from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion, StatusMove
-from salesflow.paths import rebase_key, relative_key, sanitize_name, write_atomically
+from salesflow.intake import ContentInspector, FileVerdict, judge
+from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, StatusMove
+from salesflow.paths import rebase_key, relative_key, sanitize_name
 from salesflow.storage import (
     ObjectChangedError,
-    concurrently,
     download_version,
+    first_alone_then_pooled,
     list_versions,
     move_version,
     s3_hook,
@@ -36,12 +40,8 @@ def run_folder(settings: Settings, run_id: str) -> Path:
 
 
 def spark_spec_path(settings: Settings, run_id: str) -> Path:
-    """The job spec both Spark jobs of the run read."""
+    """The job spec the run's Spark job reads (``contracts.JobSpec``)."""
     return run_folder(settings, run_id) / "spark_spec.json"
-
-
-def validation_dir(settings: Settings, run_id: str) -> Path:
-    return run_folder(settings, run_id) / "validation"
 
 
 def transform_dir(settings: Settings, run_id: str) -> Path:
@@ -51,10 +51,6 @@ def transform_dir(settings: Settings, run_id: str) -> Path:
 def local_download_path(settings: Settings, run_id: str, entry_id: int) -> Path:
     # Local names come from the ledger id, never from the S3 key: no key can steer a write.
     return run_folder(settings, run_id) / "downloads" / f"{entry_id:010d}.csv"
-
-
-def version_of(entry: LedgerEntry) -> ObjectVersion:
-    return ObjectVersion(entry.object_key, entry.etag, entry.size_bytes)
 
 
 class RunFolderMissingError(FileNotFoundError):
@@ -73,7 +69,7 @@ def files_waiting(settings: Settings, run_id: str) -> tuple[list[LedgerEntry], l
     duplicates = [e for e in entries if e.status == FileStatus.DUPLICATE]
     if duplicates:
         listed = set(list_versions(s3_hook(), settings.bucket, settings.prefixes.source))
-        waiting += [e for e in duplicates if version_of(e) in listed]
+        waiting += [e for e in duplicates if e.version() in listed]
     return entries, waiting
 
 
@@ -103,24 +99,68 @@ def run_input(settings: Settings, run_id: str, path: Path) -> Path | None:
     return None
 
 
-def claim_new_files(settings: Settings, run_id: str) -> dict[str, Any]:
-    """List the source prefix and claim every file version not seen before, for this run."""
+def read_spec(settings: Settings, run_id: str) -> JobSpec | None:
+    """The run's job spec, or None when the run is over and its folder gone (see ``run_input``)."""
+    path = run_input(settings, run_id, spark_spec_path(settings, run_id))
+    return None if path is None else contracts.read(path, JobSpec)
+
+
+def read_transform_result(settings: Settings, run_id: str) -> TransformResult | None:
+    path = transform_dir(settings, run_id) / "result.json"
+    return contracts.read(path, TransformResult) if path.exists() else None
+
+
+@contextmanager
+def recording_failures(settings: Settings, run_id: str, task: str) -> Iterator[None]:
+    """A task's failure is kept as ``last_error`` on the files the run still holds in flight.
+
+    The next run that claims them again (and the quarantine after too many attempts) says what went
+    wrong last. Best effort: a failure to record never hides the task's own error.
+    """
+    try:
+        yield
+    except Exception as error:
+        try:
+            with connect(settings) as conn:
+                message = f"{task}: {type(error).__name__}: {' '.join(str(error).split())}"
+                FileLedger(conn, settings.tables).record_error(settings.bucket, run_id, message)
+        except Exception as second:  # MySQL itself may be what failed
+            log.warning("could not record the failure on the run's files: %s", second)
+        raise
+
+
+# ---------------------------------------------------------------------------------------- claim
+def claim_new_files(
+    settings: Settings, run_id: str, run_state: Callable[[str], str | None] | None = None
+) -> dict[str, Any]:
+    """List the source prefix and claim every file version not seen before, for this run.
+
+    ``run_state`` tells the Airflow state of another run: files a finished run left in flight are
+    claimed again (``FileLedger.release_stranded``).
+    """
     hook = s3_hook()
     listed = list(list_versions(hook, settings.bucket, settings.prefixes.source))
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
-        entries = ledger.claim(settings.bucket, run_id, listed)
-        # Loaded by an earlier run that died before its archive step: finish that move now.
+        entries = ledger.claim(settings.bucket, run_id, listed, run_state)
+        # Settled by an earlier run that died before moving the file: finish that move now.
         held = {e.id for e in entries}
-        lingering = [
+        loaded = [
             e for e in ledger.with_status(settings.bucket, listed, FileStatus.LOADED) if e.id not in held
         ]
-    fault_point("claim_files")
-    for entry in lingering:
+        failed_loads = [
+            e
+            for e in ledger.with_status(settings.bucket, listed, FileStatus.QUARANTINED)
+            if e.id not in held and (e.reason or "").startswith(LOAD_FAILED)
+        ]
+    for entry in loaded:
         log.info(
             "claim: %s was loaded by run %s but not archived; archiving it", entry.object_key, entry.run_id
         )
-    _archive(settings, lingering)
+    archive(settings, loaded)
+    for entry in failed_loads:
+        log.info("claim: %s was set aside by run %s but not moved; moving it", entry.object_key, entry.run_id)
+    move_to_error_prefix(settings, failed_loads)
     claimed = [e for e in entries if e.status in IN_FLIGHT]
     log.info(
         "claim: %d objects under s3://%s/%s; this run holds %d (%d in flight)",
@@ -131,32 +171,140 @@ def claim_new_files(settings: Settings, run_id: str) -> dict[str, Any]:
         len(claimed),
     )
     for entry in entries:
-        log.info("claim: %s -> %s (ledger id %d)", entry.object_key, entry.status, entry.id)
+        log.info(
+            "claim: %s -> %s (ledger id %d, attempt %d)",
+            entry.object_key,
+            entry.status,
+            entry.id,
+            entry.attempts,
+        )
     return {
         "listed": len(listed),
         "claimed": len(claimed),
         "held": len(entries),
-        "archived_late": len(lingering),
+        "finished_late": len(loaded),
     }
 
 
-def jdbc_settings(settings: Settings) -> dict[str, str]:
-    """JDBC URL and user for Spark; the password is passed by environment, never written."""
+LOAD_FAILED = "load_failed:"
+
+
+# ------------------------------------------------------------------------------------- download
+def jdbc_target(settings: Settings) -> JdbcTarget:
+    """Where the Spark job finds MySQL; the password is passed by environment, never written."""
     connection = mysql_hook(settings.database).get_connection(MYSQL_CONN_ID)
-    host, port = connection.host or "127.0.0.1", connection.port or 3306
-    return {
-        "url": f"jdbc:mysql://{host}:{port}/{settings.database}",
-        "driver": settings.jdbc_driver,
-        "user": connection.login or "",
-    }
+    return JdbcTarget(
+        host=connection.host or "127.0.0.1",
+        port=int(connection.port or 3306),
+        user=connection.login or "",
+        driver=settings.jdbc_driver,
+    )
+
+
+Fetched = tuple[str, FileVerdict] | str  # (SHA-256, verdict) once downloaded, or why it is gone
+
+
+class Intake:
+    """The download pass of one run: each claimed file fetched, hashed and checked in one read."""
+
+    def __init__(self, settings: Settings, run_id: str, as_of: date) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.as_of = as_of
+        self.hook = s3_hook()
+        self.hook.get_conn()  # one S3 client, shared by the download threads
+        self.files: dict[int, IntakeFile] = {}
+
+    def fetch(self, entry: LedgerEntry) -> Fetched:
+        target = local_download_path(self.settings, self.run_id, entry.id)
+        content = ContentInspector()
+        try:
+            sha256 = download_version(
+                self.hook, self.settings.bucket, entry.version(), target, content.update
+            )
+        except ObjectChangedError as error:
+            return str(error)
+        return sha256, judge(entry.object_key, target, content, list(self.settings.mandatory_columns))
+
+    def settle(self, ledger: FileLedger, entries: Sequence[LedgerEntry], fetched: list[Fetched]) -> None:
+        """The ledger work for downloaded files, batched: changed ones FAILED, contents recorded."""
+        gone = [(e, why) for e, why in zip(entries, fetched, strict=True) if isinstance(why, str)]
+        ledger.transition_many(
+            FileStatus.FAILED,
+            [
+                StatusMove(e.id, reason="changed_during_run")
+                for e, _ in gone
+                if e.status != FileStatus.DUPLICATE
+            ],
+        )
+        for entry, why in gone:
+            log.warning("download: %s (%s); not this run's version any more", why, entry.status)
+        here = [(e, got) for e, got in zip(entries, fetched, strict=True) if not isinstance(got, str)]
+        owners = ledger.record_contents(
+            [(e.id, sha256) for e, (sha256, _) in here if e.status != FileStatus.DUPLICATE]
+        )
+        for entry, (sha256, verdict) in here:
+            owner = owners.get(entry.id)
+            self.files[entry.id] = self.intake_file(entry, sha256, verdict, owner)
+
+    def intake_file(
+        self, entry: LedgerEntry, sha256: str, verdict: FileVerdict, owner: LedgerEntry | None
+    ) -> IntakeFile:
+        """The file as the Spark job and the quarantine see it, with the reason it fails, if any."""
+        reason = self.reason(entry, verdict, owner)
+        # The day the sales in this file may reach: the run's day, or the day the file landed if
+        # that is later (a backfill run for a past day picking up a new file). So a file ends the
+        # same whichever run takes it.
+        landed = entry.landed_at.date() if entry.landed_at else self.as_of
+        target = local_download_path(self.settings, self.run_id, entry.id)
+        log.info(
+            "download: %s (%d bytes, sha256 %s) -> %s: %s",
+            entry.object_key,
+            entry.size_bytes,
+            sha256[:12],
+            target.name,
+            f"to be quarantined ({reason})" if reason else f"accepted, {len(verdict.columns)} columns",
+        )
+        return IntakeFile(
+            file_id=entry.id,
+            object_key=entry.object_key,
+            local_path=str(target),
+            size_bytes=entry.size_bytes,
+            sha256=sha256,
+            as_of_date=max(self.as_of, landed).isoformat(),
+            reason=reason,
+            columns=verdict.columns if reason is None else [],
+            file_format=verdict.file_format,
+            attempts=entry.attempts,
+        )
+
+    def reason(self, entry: LedgerEntry, verdict: FileVerdict, owner: LedgerEntry | None) -> str | None:
+        """Why the file is quarantined whole: its key, its bytes seen before, its attempts, its checks."""
+        if relative_key(entry.object_key, self.settings.prefixes.source) is None:
+            return "unsafe_key"
+        if entry.status == FileStatus.DUPLICATE:
+            return entry.reason
+        if owner is not None:
+            log.info(
+                "download: %s has the same bytes as %s (ledger id %d, %s): DUPLICATE, not loaded again",
+                entry.object_key,
+                owner.object_key,
+                owner.id,
+                owner.status,
+            )
+            return f"duplicate_of:{owner.object_key} ({owner.status})"
+        if entry.attempts > self.settings.max_attempts:
+            # Claimed again after failing in each of the earlier attempts: it blocks nothing more.
+            return f"too_many_attempts:{entry.attempts - 1}:{entry.last_error or 'unknown error'}"
+        return verdict.reason
 
 
 def download_claimed_files(
     settings: Settings, run_id: str, as_of: date, recompute_months: list[str] | None = None
 ) -> str:
-    """Download this run's in-flight files, spot duplicate content, write the validation spec.
+    """Download this run's in-flight files with the file checks, spot duplicate content, write the spec.
 
-    Returns the path of the spec for the validation job.
+    Returns the path of the spec for the Spark job.
     """
     spec_path = spark_spec_path(settings, run_id)
     if not spec_path.exists():
@@ -164,88 +312,10 @@ def download_claimed_files(
         if entries and not waiting:  # run again after the run ended well and its folder went
             log.info("download: the run folder is gone and all %d files of the run are settled", len(entries))
             return str(spec_path)
-    hook = s3_hook()
-    hook.get_conn()  # one S3 client, shared by the download threads
-    files: list[dict[str, Any]] = []
-
-    def fetch(entry: LedgerEntry) -> tuple[str | None, str | None]:
-        """(SHA-256, None) once the file is here, or (None, why) when its version is gone."""
-        try:
-            return download_version(hook, settings.bucket, version_of(entry), target_of(entry)), None
-        except ObjectChangedError as error:
-            return None, str(error)
-
-    def target_of(entry: LedgerEntry) -> Path:
-        return local_download_path(settings, run_id, entry.id)
-
-    def settle(ledger: FileLedger, entries: list[LedgerEntry], fetched: list[tuple[str | None, str | None]]):
-        """The ledger work for downloaded files, batched: changed ones FAILED, contents recorded."""
-        changed = [
-            (entry, why)
-            for entry, (_, why) in zip(entries, fetched, strict=True)
-            if why is not None and entry.status != FileStatus.DUPLICATE
-        ]
-        ledger.transition_many(
-            FileStatus.FAILED, [StatusMove(entry.id, reason="changed_during_run") for entry, _ in changed]
-        )
-        for _entry, why in changed:
-            log.warning("download: %s; marked FAILED, the new version is claimed next run", why)
-        owners = ledger.record_contents(
-            [
-                (entry.id, sha256)
-                for entry, (sha256, _) in zip(entries, fetched, strict=True)
-                if sha256 is not None and entry.status != FileStatus.DUPLICATE
-            ]
-        )
-        for entry, (sha256, why) in zip(entries, fetched, strict=True):
-            if sha256 is None:
-                if entry.status == FileStatus.DUPLICATE:
-                    log.info("download: %s is DUPLICATE and moved aside already (%s)", entry.object_key, why)
-                continue
-            pre_reason = entry.reason if entry.status == FileStatus.DUPLICATE else None
-            owner = owners.get(entry.id)
-            if owner is not None:
-                # Not loaded again; the quarantine step moves it aside with this reason.
-                pre_reason = f"duplicate_of:{owner.object_key} ({owner.status})"
-                log.info(
-                    "download: %s has the same bytes as %s (ledger id %d, %s): DUPLICATE, not loaded again",
-                    entry.object_key,
-                    owner.object_key,
-                    owner.id,
-                    owner.status,
-                )
-            if relative_key(entry.object_key, settings.prefixes.source) is None:
-                pre_reason = "unsafe_key"
-            # The day the sales in this file may reach: the run's day, or the day the file landed
-            # if that is later (a backfill run for a past day picking up a new file). So a file
-            # ends the same whichever run takes it.
-            landed = entry.landed_at.date() if entry.landed_at else as_of
-            target = target_of(entry)
-            files.append(
-                {
-                    "file_id": entry.id,
-                    "as_of_date": max(as_of, landed).isoformat(),
-                    "object_key": entry.object_key,
-                    "local_path": str(target),
-                    "size_bytes": entry.size_bytes,
-                    "sha256": sha256,
-                    "pre_reason": pre_reason,
-                }
-            )
-            log.info(
-                "download: %s (%d bytes, sha256 %s) -> %s%s",
-                entry.object_key,
-                entry.size_bytes,
-                sha256[:12],
-                target.name,
-                f" [will be quarantined: {pre_reason}]" if pre_reason else "",
-            )
-
     # Run again after its files moved on: those keep their entries (and local copies) from the
-    # earlier try, so the validation outputs and the report still describe every file of the run.
-    earlier = (
-        {f["file_id"]: f for f in json.loads(spec_path.read_text())["files"]} if spec_path.exists() else {}
-    )
+    # earlier try, so the quarantine and the report still describe every file of the run.
+    earlier = {f.file_id: f for f in contracts.read(spec_path, JobSpec).files} if spec_path.exists() else {}
+    intake = Intake(settings, run_id, as_of)
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
         entries = ledger.entries_for_run(settings.bucket, run_id)
@@ -255,100 +325,187 @@ def download_claimed_files(
                 log.info(
                     "download: %s is %s already, downloaded by an earlier try", entry.object_key, entry.status
                 )
-                files.append(earlier[entry.id])
-                continue
-            if entry.status not in (*IN_FLIGHT, FileStatus.DUPLICATE):
+                intake.files[entry.id] = earlier[entry.id]
+            elif entry.status in (*IN_FLIGHT, FileStatus.DUPLICATE):
+                todo.append(entry)
+            else:
                 log.info("download: %s is %s already, nothing to do", entry.object_key, entry.status)
-                continue
-            todo.append(entry)
-        if todo:
-            # The first file alone (downloaded and recorded), then the rest from a thread pool
-            # with the ledger work batched.
-            settle(ledger, todo[:1], [fetch(todo[0])])
-            fault_point("download_files")
-            settle(ledger, todo[1:], concurrently(fetch, todo[1:]))
+        first_alone_then_pooled(
+            intake.fetch, todo, lambda done, got: intake.settle(ledger, done, got), "download_files"
+        )
     position = {entry.id: index for index, entry in enumerate(entries)}
-    files.sort(key=lambda f: position[f["file_id"]])  # the ledger's order, as one file at a time gave
-    spec = {
-        "run_id": run_id,
-        "as_of_date": as_of.isoformat(),
-        "mandatory_columns": list(settings.mandatory_columns),
-        "files": files,
-        "output_dir": str(validation_dir(settings, run_id)),
-        "transform_dir": str(transform_dir(settings, run_id)),
-        "recompute_months": sorted(recompute_months or []),
-        "jdbc": jdbc_settings(settings),
-        "tables": {
-            "customer": settings.tables.customer,
-            "store": settings.tables.store,
-            "product": settings.tables.product,
-            "sales_team": settings.tables.sales_team,
-        },
-    }
-    write_atomically(spec_path, json.dumps(spec, indent=2))  # a try that dies here leaves the earlier spec
-    log.info("download: %d files ready for validation; spec %s", len(files), spec_path)
+    spec = JobSpec(
+        run_id=run_id,
+        as_of_date=as_of.isoformat(),
+        mandatory_columns=list(settings.mandatory_columns),
+        # The ledger's order, as one file at a time gave.
+        files=sorted(intake.files.values(), key=lambda f: position[f.file_id]),
+        transform_dir=str(transform_dir(settings, run_id)),
+        recompute_months=sorted(recompute_months or []),
+        jdbc=jdbc_target(settings),
+        database=settings.database,
+        tables=asdict(settings.tables),
+    )
+    contracts.write(spec_path, spec)  # a try that dies here leaves the earlier spec
+    accepted = len(spec.accepted_files())
+    log.info(
+        "download: %d files, %d accepted for the load, %d to quarantine; spec %s",
+        len(spec.files),
+        accepted,
+        len(spec.files) - accepted,
+        spec_path,
+    )
     return str(spec_path)
 
 
-def read_transform_result(settings: Settings, run_id: str) -> dict[str, Any] | None:
-    path = transform_dir(settings, run_id) / "result.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-# Local Parquet dataset -> (S3 prefix attribute, month partition column).
-PARQUET_DATASETS = {
-    "sales": ("partitioned_mart", "sales_month"),
-    "customer_mart": ("customer_mart", "sales_date_month"),
-    "sales_team_mart": ("sales_team_mart", "sales_month"),
+# -------------------------------------------------------------------------------------- publish
+# Local Parquet dataset of the Spark job -> the prefix attribute it is published under.
+MONTHLY_PREFIXES = {
+    "customer_mart": "customer_mart",
+    "sales_team_mart": "sales_team_mart",
+    "sales_comparison": "comparison_mart",
+    "customer_segments": "customer_segments",
 }
 
 
-def publish_parquet(settings: Settings, run_id: str) -> dict[str, int]:
-    """Replace the touched month partitions of the three Parquet datasets in S3.
+def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
+    """The run's Parquet and reject files to S3.
 
-    Files get fixed names (``part-00000.parquet``, ...) so the same run publishes the same keys;
-    new files are uploaded first and stale ones deleted after, so a partition is never missing.
+    Facts: one file per file version and partition (``sales_month=M/store_id=S/part-<ledger
+    id>-00000.parquet``), so no run rewrites a month; a superseded version's files go. Marts and
+    analytics: the months rewritten are replaced. Fixed names, so the same run publishes the same
+    keys; new files are uploaded first and stale ones deleted after, so a partition is never missing.
     """
     result = read_transform_result(settings, run_id)
-    if not result or not result["months"]:
-        log.info("publish: no month was touched by this run; nothing to publish")
+    if result is None:
+        log.info("publish: the run loaded nothing; nothing to publish")
         return {}
     hook = s3_hook()
-    uploaded: dict[str, int] = {}
-    for dataset, (prefix_name, month_column) in PARQUET_DATASETS.items():
-        local_root = transform_dir(settings, run_id) / "parquet" / dataset
-        prefix = getattr(settings.prefixes, prefix_name)
-        for month in result["months"]:
-            month_dir = f"{month_column}={month}"
-            wanted: set[str] = set()
-            leaves = sorted({p.parent for p in (local_root / month_dir).rglob("part-*.parquet")})
-            for leaf in leaves:
-                for index, part in enumerate(sorted(leaf.glob("part-*.parquet"))):
-                    key = f"{prefix}{leaf.relative_to(local_root).as_posix()}/part-{index:05d}.parquet"
-                    hook.load_file(str(part), key=key, bucket_name=settings.bucket, replace=True)
-                    fault_point("publish_parquet")
-                    wanted.add(key)
-            stale = [
-                item["Key"]
-                for item in hook.iter_file_metadata(
-                    prefix=f"{prefix}{month_dir}/", bucket_name=settings.bucket
-                )
-                if item["Key"] not in wanted
-            ]
-            if stale:
-                hook.delete_objects(settings.bucket, stale)
-            uploaded[f"{prefix}{month_dir}/"] = len(wanted)
-            log.info(
-                "publish: s3://%s/%s%s/ now holds %d files (%d stale removed)",
-                settings.bucket,
-                prefix,
-                month_dir,
-                len(wanted),
-                len(stale),
+    published = {"facts": publish_facts(settings, hook, run_id, result)}
+    for dataset, prefix_attribute in MONTHLY_PREFIXES.items():
+        published[dataset] = publish_months(
+            settings,
+            hook,
+            run_id,
+            dataset,
+            getattr(settings.prefixes, prefix_attribute),
+            result.months_written,
+        )
+    published["rejects"] = publish_rejects(settings, hook, run_id, result)
+    return published
+
+
+def _fact_key(prefix: str, leaf: Path, root: Path, index: int) -> tuple[int, str]:
+    """(file id, S3 key) of one local fact file: sales_month=M/store_id=S/file_version=F/part-*."""
+    month_dir, store_dir, version_dir = leaf.parent.relative_to(root).parts
+    file_id = int(version_dir.split("=", 1)[1])
+    return file_id, f"{prefix}{month_dir}/{store_dir}/part-{file_id:010d}-{index:05d}.parquet"
+
+
+def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformResult) -> int:
+    root = transform_dir(settings, run_id) / "parquet" / "sales"
+    prefix = settings.prefixes.partitioned_mart
+    loaded = set(result.loaded_file_ids())
+    uploads = []
+    for leaf_dir in sorted({p.parent for p in root.glob("*/*/file_version=*/part-*.parquet")}):
+        for index, part in enumerate(sorted(leaf_dir.glob("part-*.parquet"))):
+            file_id, key = _fact_key(prefix, part, root, index)
+            if file_id in loaded:
+                uploads.append((part, key))
+    first_alone_then_pooled(
+        lambda item: hook.load_file(str(item[0]), key=item[1], bucket_name=settings.bucket, replace=True),
+        uploads,
+        lambda _done, _results: None,
+        "publish_parquet",
+    )
+    stale = []
+    for old_id, months in result.superseded.items():
+        marker = f"/part-{int(old_id):010d}-"
+        for month in months:
+            listing = hook.iter_file_metadata(
+                prefix=f"{prefix}sales_month={month}/", bucket_name=settings.bucket
             )
-    return uploaded
+            stale += [item["Key"] for item in listing if marker in item["Key"]]
+    if stale:
+        hook.delete_objects(settings.bucket, stale)
+    log.info(
+        "publish: %d fact files of %d file versions uploaded, %d superseded removed",
+        len(uploads),
+        len(loaded),
+        len(stale),
+    )
+    return len(uploads)
 
 
+def publish_months(
+    settings: Settings,
+    hook: Any,
+    run_id: str,
+    dataset: str,
+    prefix: str,
+    months_written: dict[str, list[str]],
+) -> int:
+    """Replace the month partitions of one monthly dataset that the run rewrote."""
+    local_root = transform_dir(settings, run_id) / "parquet" / dataset
+    count = 0
+    for month in months_written.get(dataset, []):
+        month_dir = f"{contracts.MONTHLY_DATASETS[dataset]}={month}"
+        wanted = set()
+        for index, part in enumerate(sorted(local_root.glob(f"{month_dir}/part-*.parquet"))):
+            key = f"{prefix}{month_dir}/part-{index:05d}.parquet"
+            hook.load_file(str(part), key=key, bucket_name=settings.bucket, replace=True)
+            wanted.add(key)
+        listing = hook.iter_file_metadata(prefix=f"{prefix}{month_dir}/", bucket_name=settings.bucket)
+        stale = [item["Key"] for item in listing if item["Key"] not in wanted]
+        if stale:
+            hook.delete_objects(settings.bucket, stale)
+        count += len(wanted)
+        log.info(
+            "publish: s3://%s/%s%s/ now holds %d files (%d stale removed)",
+            settings.bucket,
+            prefix,
+            month_dir,
+            len(wanted),
+            len(stale),
+        )
+    return count
+
+
+def publish_rejects(settings: Settings, hook: Any, run_id: str, result: TransformResult) -> int:
+    """Each loaded file's rejected rows, as one CSV beside its key under the rejects prefix."""
+    folder = transform_dir(settings, run_id) / "rejected"
+    with_rejects = [(int(f), outcome) for f, outcome in result.files.items() if outcome.rows_rejected]
+
+    def upload(item: tuple[int, Any]) -> str:
+        file_id, outcome = item
+        parts = sorted((folder / f"file_id={file_id}").glob("part-*.csv"))
+        below = rebase_key(outcome.object_key, settings.prefixes.source, settings.prefixes.rejects)
+        key = f"{below}.{file_id}.rejected.csv"
+        hook.load_bytes(b"".join(csv_parts(parts)), key=key, bucket_name=settings.bucket, replace=True)
+        log.info(
+            "publish: %d rejected rows of %s -> s3://%s/%s",
+            outcome.rows_rejected,
+            outcome.object_key,
+            settings.bucket,
+            key,
+        )
+        return key
+
+    return len(first_alone_then_pooled(upload, with_rejects, lambda _d, _r: None, "publish_rejects"))
+
+
+def csv_parts(parts: list[Path]) -> list[bytes]:
+    """The part files of one Spark CSV output as one file: the header once."""
+    chunks = []
+    for index, part in enumerate(parts):
+        content = part.read_bytes()
+        if index > 0:
+            content = content.split(b"\n", 1)[1] if b"\n" in content else b""
+        chunks.append(content)
+    return chunks
+
+
+# -------------------------------------------------------------------------------------- archive
 def archive_loaded_files(settings: Settings, run_id: str) -> dict[str, str]:
     """Move this run's LOADED files from the source prefix to the processed prefix (key kept below it).
 
@@ -357,24 +514,28 @@ def archive_loaded_files(settings: Settings, run_id: str) -> dict[str, str]:
     """
     with connect(settings) as conn:
         entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
-    return _archive(settings, [e for e in entries if e.status == FileStatus.LOADED])
+    return archive(settings, [e for e in entries if e.status == FileStatus.LOADED])
 
 
-def _archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
+def archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
     """Move the entries' versions to the processed prefix: the first alone, then from a thread pool."""
     hook = s3_hook()
     hook.get_conn()  # one S3 client, shared by the threads
 
     def move(entry: LedgerEntry) -> str:
         destination = rebase_key(entry.object_key, settings.prefixes.source, settings.prefixes.processed)
-        moved = move_version(hook, settings.bucket, version_of(entry), destination)
+        moved = move_version(hook, settings.bucket, entry.version(), destination)
         log.info("archive: %s -> s3://%s/%s (%s)", entry.object_key, settings.bucket, destination, moved)
         return moved
 
-    outcome = {}
-    if entries:
-        outcome[entries[0].object_key] = move(entries[0])
-        fault_point("archive_files")
-        for entry, moved in zip(entries[1:], concurrently(move, entries[1:]), strict=True):
-            outcome[entry.object_key] = moved
-    return outcome
+    outcomes = first_alone_then_pooled(move, entries, lambda _d, _r: None, "archive_files")
+    return {entry.object_key: moved for entry, moved in zip(entries, outcomes, strict=True)}
+
+
+def move_to_error_prefix(settings: Settings, entries: list[LedgerEntry]) -> None:
+    """Files already QUARANTINED in the ledger whose move to the error prefix did not happen yet."""
+    if not entries:
+        return
+    from salesflow.operators.quarantine import quarantine_files
+
+    quarantine_files(settings, [(e, e.reason or "", None) for e in entries], record=False)

@@ -1,4 +1,4 @@
-"""The run report: per file its outcome and row counts, the months and mart rows recomputed."""
+"""The run report: per file its outcome and row counts, the months and rows each output got."""
 
 from __future__ import annotations
 
@@ -8,41 +8,30 @@ from collections import Counter
 from typing import Any
 
 from salesflow.config import Settings
+from salesflow.contracts import TransformResult
 from salesflow.db import connect
 from salesflow.faults import fault_point
-from salesflow.ledger import FileLedger, FileStatus
+from salesflow.ledger import FileLedger, FileStatus, LedgerEntry
 from salesflow.paths import sanitize_name
-from salesflow.pipeline import read_transform_result, run_input, validation_dir
+from salesflow.pipeline import read_transform_result, run_input, spark_spec_path
 from salesflow.storage import s3_hook
 
 log = logging.getLogger(__name__)
 
 
+UNSETTLED = (FileStatus.CLAIMED, FileStatus.VALIDATED, FileStatus.FAILED)
+
+
+class FilesNotSettledError(RuntimeError):
+    """Files of the run are still in flight or failed: the run must not end green."""
+
+
 def build_report(settings: Settings, run_id: str) -> dict[str, Any]:
-    """The report of one run, from the ledger (the truth) and the run's job outputs (the details)."""
+    """The report of one run, from the ledger (the truth) and the Spark job's result (the details)."""
     with connect(settings) as conn:
         entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
-    manifest = json.loads((validation_dir(settings, run_id) / "manifest.json").read_text())
-    validated = {f["file_id"]: f for f in manifest["files"]}
-    transformed = read_transform_result(settings, run_id) or {"files": {}, "months": [], "mart_rows": {}}
-
-    files = []
-    for entry in entries:
-        reasons = Counter(validated.get(entry.id, {}).get("rejected_by_reason", {}))
-        reasons.update(transformed["files"].get(str(entry.id), {}).get("rows_rejected_at_load", {}))
-        files.append(
-            {
-                "object_key": entry.object_key,
-                "ledger_id": entry.id,
-                "outcome": entry.status.value,
-                "reason": entry.reason,
-                "rows_read": entry.rows_read or 0,
-                "rows_loaded": entry.rows_loaded or 0,
-                "rows_rejected": entry.rows_rejected or 0,
-                "rejected_by_reason": dict(sorted(reasons.items())),
-                "duplicate_of": entry.duplicate_of,
-            }
-        )
+    result = read_transform_result(settings, run_id) or TransformResult(run_id=run_id)
+    files = [_file_line(entry, result) for entry in entries]
     outcomes = Counter(f["outcome"] for f in files)
     return {
         "run_id": run_id,
@@ -56,10 +45,31 @@ def build_report(settings: Settings, run_id: str) -> dict[str, Any]:
             "rows_rejected": sum(f["rows_rejected"] for f in files),
         },
         "duplicates_skipped": outcomes.get(FileStatus.DUPLICATE.value, 0),
-        "months_recomputed": transformed["months"],
-        "mart_rows_written": transformed["mart_rows"],
+        "months_rewritten": result.months_written,
+        "rows_written": result.rows_written,
+        "unsettled": [f for f in files if f["outcome"] in UNSETTLED],
         "files": files,
     }
+
+
+def _file_line(entry: LedgerEntry, result: TransformResult) -> dict[str, Any]:
+    outcome = result.files.get(str(entry.id))
+    line = {
+        "object_key": entry.object_key,
+        "ledger_id": entry.id,
+        "outcome": entry.status.value,
+        "reason": entry.reason,
+        "rows_read": entry.rows_read or 0,
+        "rows_loaded": entry.rows_loaded or 0,
+        "rows_rejected": entry.rows_rejected or 0,
+        "rejected_by_reason": dict(sorted(outcome.rejected_by_reason.items())) if outcome else {},
+        "duplicate_of": entry.duplicate_of,
+        "attempts": entry.attempts,
+    }
+    if entry.status in UNSETTLED:
+        line["last_error"] = entry.last_error
+        line["claimed_at"] = entry.claimed_at.isoformat() if entry.claimed_at else None
+    return line
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -72,8 +82,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"skipped, {totals['failed']} failed.",
         f"Rows: {totals['rows_read']} read, {totals['rows_loaded']} loaded, "
         f"{totals['rows_rejected']} rejected.",
-        f"Months recomputed: {', '.join(report['months_recomputed']) or 'none'}; mart rows written: "
-        + (", ".join(f"{k} {v}" for k, v in report["mart_rows_written"].items()) or "none")
+        "Months rewritten: "
+        + ("; ".join(f"{k} {', '.join(v)}" for k, v in report["months_rewritten"].items() if v) or "none")
+        + ". Rows written: "
+        + (", ".join(f"{k} {v}" for k, v in report["rows_written"].items()) or "none")
         + ".",
         "",
         "| file | outcome | read | loaded | rejected | reasons |",
@@ -86,6 +98,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         key = f["object_key"].replace("|", "\\|")
         counts = f"{f['rows_read']} | {f['rows_loaded']} | {f['rows_rejected']}"
         lines.append(f"| `{key}` | {f['outcome']} | {counts} | {reasons} |")
+    if report["unsettled"]:
+        lines += ["", "**Not settled** (the run fails; the next run claims these again):", ""]
+        lines += [
+            f"- `{f['object_key']}`: {f['outcome']} since {f.get('claimed_at')}, attempt {f['attempts']}"
+            + (f", last error: {f['last_error']}" if f.get("last_error") else "")
+            for f in report["unsettled"]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -97,7 +116,7 @@ def publish_report(settings: Settings, run_id: str) -> dict[str, Any]:
     """
     prefix = f"{settings.prefixes.reports}{sanitize_name(run_id)}/"
     hook = s3_hook()
-    if run_input(settings, run_id, validation_dir(settings, run_id) / "manifest.json") is None:
+    if run_input(settings, run_id, spark_spec_path(settings, run_id)) is None:
         published = hook.read_key(prefix + "report.json", settings.bucket)
         log.info(
             "the report published when the run ended stands: s3://%s/%sreport.json", settings.bucket, prefix
@@ -111,4 +130,10 @@ def publish_report(settings: Settings, run_id: str) -> dict[str, Any]:
     fault_point("run_report")
     hook.load_string(markdown, key=prefix + "report.md", bucket_name=settings.bucket, replace=True)
     log.info("run report (s3://%s/%sreport.json, report.md):\n%s", settings.bucket, prefix, markdown)
+    if report["unsettled"]:
+        names = ", ".join(f"{f['object_key']} ({f['outcome']})" for f in report["unsettled"][:10])
+        raise FilesNotSettledError(
+            f"{len(report['unsettled'])} files of run {run_id} are not settled: {names}; "
+            "the next run claims them again"
+        )
     return report

@@ -40,8 +40,12 @@ def render(
     *,
     value_lists: dict[str, int] | None = None,
     value_rows: dict[str, tuple[int, int]] | None = None,
+    identifiers: dict[str, str] | None = None,
 ) -> str:
     """The statement(s) in ``include/sql/<relative_path>`` with the table names filled in.
+
+    ``identifiers`` fills other placeholders with names (a table or column the caller picks), each
+    checked like a table name.
 
     ``value_lists`` maps a placeholder to a count: it becomes that many ``%s`` (for ``IN (...)``).
     ``value_rows`` maps a placeholder to (rows, columns): it becomes ``SELECT %s, %s UNION ALL
@@ -49,6 +53,7 @@ def render(
     its own values, on MySQL and MariaDB alike; the statement names the columns).
     """
     names: dict[str, str] = {key: identifier(value) for key, value in asdict(tables).items()}
+    names.update({key: identifier(value) for key, value in (identifiers or {}).items()})
     for name, count in (value_lists or {}).items():
         if count < 1:
             raise ValueError(f"{name}: an IN list needs at least one value")

@@ -6,11 +6,12 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from salesflow.config import AWS_CONN_ID
-from salesflow.ledger import ObjectVersion
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,25 @@ S3_WORKERS = 8
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 NOT_THE_VERSION = NOT_FOUND | {"412", "PreconditionFailed"}
 
+# Sees each chunk of a file's bytes once, in order (the file checks ride on the download).
+ChunkObserver = Callable[[bytes], None] | None
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One object as listed in S3 (key, ETag and size identify it; landed_at is its LastModified)."""
+
+    key: str
+    etag: str
+    size: int
+    landed_at: datetime | None = field(default=None, compare=False)
+
+    def version_key(self, bucket: str) -> str:
+        """The ledger's identity of this version: SHA-256 of bucket, key, ETag and size."""
+        return hashlib.sha256("\0".join((bucket, self.key, self.etag, str(self.size))).encode()).hexdigest()
 
 
 class StorageUnavailableError(RuntimeError):
@@ -63,6 +81,30 @@ def concurrently(work: Callable[[T], R], items: Sequence[T], workers: int = S3_W
         return [future.result() for future in futures]
 
 
+def first_alone_then_pooled(
+    work: Callable[[T], R],
+    items: Sequence[T],
+    settle: Callable[[Sequence[T], list[R]], None],
+    fault_name: str,
+) -> list[R]:
+    """``work`` on each item, the first alone and the rest from the thread pool; ``settle`` after each.
+
+    The pattern of every task that acts on many files: the first file's S3 work and its ledger
+    update (``settle``) complete before its fault point, so a retry always finds one file done;
+    the rest run concurrently and are settled in one batch (no ledger round trip per file).
+    """
+    from salesflow.faults import fault_point
+
+    if not items:
+        return []
+    first = [work(items[0])]
+    settle(items[:1], first)
+    fault_point(fault_name)
+    rest = concurrently(work, items[1:])
+    settle(items[1:], rest)
+    return first + rest
+
+
 def _endpoint(hook: Any) -> str:
     try:
         return hook.conn_config.endpoint_url or f"AWS S3 ({hook.conn_config.region_name or 'default region'})"
@@ -89,9 +131,12 @@ def list_versions(hook: Any, bucket: str, prefix: str) -> Iterator[ObjectVersion
         raise
 
 
-def download_version(hook: Any, bucket: str, version: ObjectVersion, target: Path) -> str:
+def download_version(
+    hook: Any, bucket: str, version: ObjectVersion, target: Path, on_chunk: ChunkObserver = None
+) -> str:
     """Download one claimed version to `target`; return its SHA-256.
 
+    ``on_chunk`` sees every byte once, in order (the file checks run in the same pass as the hash).
     A version replaced under the same key during the run is never taken for the claimed one: a
     small object comes in one GET whose ETag and length must be the claimed ones; a large one
     (ranged GETs) is checked before and after the transfer.
@@ -100,7 +145,7 @@ def download_version(hook: Any, bucket: str, version: ObjectVersion, target: Pat
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     if version.size < TRANSFER_PART_BYTES:
-        digest = _get_small(client, bucket, version, partial)
+        digest = _get_small(client, bucket, version, partial, on_chunk)
         partial.replace(target)
         return digest
     from boto3.s3.transfer import TransferConfig
@@ -114,10 +159,12 @@ def download_version(hook: Any, bucket: str, version: ObjectVersion, target: Pat
     client.download_file(bucket, version.key, str(partial), Config=config)
     _check_version(client, bucket, version)
     partial.replace(target)
-    return file_sha256(target)
+    return file_sha256(target, on_chunk)
 
 
-def _get_small(client: Any, bucket: str, version: ObjectVersion, partial: Path) -> str:
+def _get_small(
+    client: Any, bucket: str, version: ObjectVersion, partial: Path, on_chunk: ChunkObserver
+) -> str:
     """One GET into `partial`, hashed on the way; the response must be the claimed version."""
     try:
         response = client.get_object(Bucket=bucket, Key=version.key)
@@ -136,6 +183,8 @@ def _get_small(client: Any, bucket: str, version: ObjectVersion, partial: Path) 
         for chunk in response["Body"].iter_chunks(MB):
             digest.update(chunk)
             handle.write(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
     if partial.stat().st_size != version.size:
         raise ObjectChangedError(
             f"s3://{bucket}/{version.key}: {partial.stat().st_size} bytes read, {version.size} listed"
@@ -172,11 +221,14 @@ def _check_version(client: Any, bucket: str, version: ObjectVersion) -> None:
     _require_version(bucket, version, _head(client, bucket, version.key))
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, on_chunk: ChunkObserver = None) -> str:
+    """The SHA-256 of a local file; ``on_chunk`` sees every byte once, in order."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(4 * MB):
             digest.update(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
     return digest.hexdigest()
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from include.sample_data.generate import bad_case_files, good_files
 from salesflow.paths import PROJECT_ROOT
-from tests.integration.test_pipeline_e2e import expected_marts, marts, query, upload, valid_rows
+from tests.support.e2e import expected_marts, marts, query, upload, valid_rows
 
 pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
 
@@ -100,7 +100,7 @@ class Api:
 def stack(tmp_path_factory, mysql_database):
     """scripts/airflow.sh start with a bucket, databases, ports and folders of its own."""
     from salesflow.config import load_settings
-    from tests.conftest import mysql_connection
+    from tests.support.services import mysql_connection
 
     tag = uuid.uuid4().hex[:6]
     state = tmp_path_factory.mktemp("airflow-stack")

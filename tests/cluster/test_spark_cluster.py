@@ -26,7 +26,7 @@ from include.sample_data.generate import bad_case_files, good_files
 from salesflow.db import connect
 from salesflow.ledger import FileLedger
 from salesflow.paths import PROJECT_ROOT
-from tests.integration.test_pipeline_e2e import expected_marts, marts, query, run_dag, upload, valid_rows
+from tests.support.e2e import expected_marts, marts, query, run_dag, upload, valid_rows
 
 pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
 

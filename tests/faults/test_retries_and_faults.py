@@ -26,9 +26,9 @@ import pytest
 from include.sample_data.generate import bad_case_files, good_files
 from salesflow.pipeline import run_folder
 from salesflow.storage import s3_hook
-from tests.conftest import mysql_connection
-from tests.faults.tcp_proxy import TcpProxy
-from tests.integration.test_pipeline_e2e import TABLES, query, run_dag, upload
+from tests.support.e2e import TABLES, query, run_dag, upload
+from tests.support.services import mysql_connection
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.heavy
 

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from salesflow.paths import PROJECT_ROOT
-from tests.conftest import mysql_connection
+from tests.support.services import mysql_connection
 
 pytestmark = pytest.mark.e2e
 

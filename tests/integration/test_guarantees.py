@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import os
 import subprocess
 import sys
@@ -17,11 +15,14 @@ import pytest
 from include.sample_data.generate import HEADER, good_files
 from salesflow.paths import PROJECT_ROOT
 from salesflow.storage import s3_hook
-from tests.integration.test_pipeline_e2e import (
+from tests.support.e2e import (
     expected_marts,
+    ledger,
     listing,
     marts,
+    put,
     query,
+    rejects_of,
     run_dag,
     upload,
     valid_rows,
@@ -31,25 +32,6 @@ pytestmark = pytest.mark.e2e
 
 GOOD_ROW = "17,121,sugar,2024-03-05,2,50.00,3,150.00"
 HEADER_LINE = ",".join(HEADER)
-
-
-def put(settings, key: str, content: bytes) -> None:
-    s3_hook().load_bytes(content, key=key, bucket_name=settings.bucket, replace=True)
-
-
-def ledger(settings) -> dict[str, tuple]:
-    rows = query(
-        settings, "SELECT object_key, status, reason, rows_read, rows_loaded, rows_rejected FROM file_ledger"
-    )
-    return {r[0]: r[1:] for r in rows}
-
-
-def rejects_of(settings, key: str) -> list[dict[str, str]]:
-    csv.field_size_limit(sys.maxsize)  # a rejected row may hold a 10 MB value
-    (entry_id,) = query(settings, f"SELECT id FROM file_ledger WHERE object_key = '{key}'")[0]
-    tail = key[len("sales_data/") :]
-    content = s3_hook().read_key(f"sales_data_rejects/{tail}.{entry_id}.rejected.csv", settings.bucket)
-    return list(csv.DictReader(io.StringIO(content)))
 
 
 DAG_TEST_SCRIPT = """
@@ -244,7 +226,7 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(environment, monkeypatch,
 
     from cryptography.fernet import Fernet
 
-    from tests.conftest import MYSQL_HOST, MYSQL_PORT, mysql_connection
+    from tests.support.services import MYSQL_HOST, MYSQL_PORT, mysql_connection
 
     settings = environment("secrets")
     user, password = f"sf_app_{secrets.token_hex(3)}", "Pw-" + secrets.token_hex(12)

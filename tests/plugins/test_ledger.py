@@ -15,7 +15,7 @@ from salesflow.ledger import (
     ObjectVersion,
     StatusMove,
 )
-from tests.conftest import mysql_connection
+from tests.support.services import mysql_connection
 
 
 @pytest.fixture

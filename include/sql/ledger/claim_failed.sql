@@ -1,5 +1,7 @@
--- A version whose earlier processing FAILED (retryable) is claimed again, by one run only.
+-- A version whose earlier processing FAILED (retryable) is claimed again, by one run only; what
+-- went wrong stays in last_error.
 UPDATE {ledger}
-SET status = 'CLAIMED', run_id = %s, attempts = attempts + 1, reason = NULL,
+SET status = 'CLAIMED', run_id = %s, attempts = attempts + 1,
+    last_error = COALESCE(reason, last_error), reason = NULL,
     rows_read = NULL, rows_loaded = NULL, rows_rejected = NULL
 WHERE status = 'FAILED' AND version_key IN ({version_keys})

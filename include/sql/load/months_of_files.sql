@@ -1,1 +1,2 @@
-SELECT DISTINCT sales_month FROM {sales} WHERE file_id IN ({file_ids})
+-- The months the rows of these file versions fall in (from their summaries, not the facts).
+SELECT DISTINCT sales_month FROM {customer_month_summary} WHERE file_id IN ({file_ids})

@@ -1,8 +1,14 @@
-"""QuarantineOperator: files the validation rejected go to the error prefix and folder."""
+"""QuarantineOperator: files that fail go to the error prefix and folder, with their reason.
+
+A quarantined file moves to the S3 error prefix (its key kept below it) with a ``.reason.json``
+beside it, is copied with the same reason file into the local error folder (kept until a user
+removes it), and is QUARANTINED in the ledger with its reason.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,167 +17,158 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from salesflow.config import Settings, load_settings
-from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, ObjectVersion, StatusMove
+from salesflow.contracts import IntakeFile
+from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, StatusMove
 from salesflow.paths import path_inside, rebase_key, relative_key, write_atomically
 
+log = logging.getLogger(__name__)
 
-def _reason_document(entry: dict[str, Any], bucket: str, run_id: str, error_key: str) -> bytes:
+STAGES = ("intake", "load")
+
+
+def local_error_path(settings: Settings, object_key: str, file_id: int) -> Path:
+    """Where a quarantined file goes in the local error folder (its key below the source prefix)."""
+    relative = relative_key(object_key, settings.prefixes.source)
+    inside = path_inside(settings.error_dir, relative) if relative else None
+    # A key that would escape the folder is stored under its ledger id instead.
+    return inside or settings.error_dir / "unsafe_keys" / f"{file_id:010d}"
+
+
+def reason_document(entry: LedgerEntry, reason: str, bucket: str, error_key: str) -> bytes:
     document = {
-        "reason": entry["reason"],
-        "source": f"s3://{bucket}/{entry['object_key']}",
+        "reason": reason,
+        "source": f"s3://{bucket}/{entry.object_key}",
         "quarantined_to": f"s3://{bucket}/{error_key}",
-        "ledger_id": entry["file_id"],
-        "sha256": entry.get("sha256"),
-        "size_bytes": entry.get("size_bytes"),
-        "run_id": run_id,
+        "ledger_id": entry.id,
+        "sha256": entry.sha256,
+        "size_bytes": entry.size_bytes,
+        "run_id": entry.run_id,
+        "attempts": entry.attempts,
     }
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
-def local_error_path(settings: Settings, entry: dict[str, Any]) -> Path:
-    """Where a quarantined file goes in the local error folder (its key below the source prefix)."""
-    relative = relative_key(entry["object_key"], settings.prefixes.source)
-    inside = path_inside(settings.error_dir, relative) if relative else None
-    # A key that would escape the folder is stored under its ledger id instead.
-    return inside or settings.error_dir / "unsafe_keys" / f"{entry['file_id']:010d}"
+def quarantine_one(
+    settings: Settings, hook: Any, entry: LedgerEntry, reason: str, downloaded: Path | None
+) -> str:
+    """The S3 move, the reason file and the local copy of one file; its log line."""
+    from salesflow.storage import move_version
+
+    error_key = rebase_key(entry.object_key, settings.prefixes.source, settings.prefixes.error)
+    moved = move_version(hook, settings.bucket, entry.version(), error_key)
+    document = reason_document(entry, reason, settings.bucket, error_key)
+    hook.load_bytes(document, key=error_key + ".reason.json", bucket_name=settings.bucket, replace=True)
+    local = local_error_path(settings, entry.object_key, entry.id)
+    if downloaded is not None and downloaded.exists():
+        write_atomically(local, source=downloaded)
+    elif moved != "source_replaced":  # the run folder is gone: the bytes come from the error prefix
+        write_atomically(local, hook.get_key(error_key, settings.bucket).get()["Body"].read())
+    write_atomically(local.with_name(local.name + ".reason.json"), document)
+    destination = f"s3://{settings.bucket}/{error_key}"
+    return f"quarantined {entry.object_key}: {reason} (S3: {moved} to {destination}; local: {local})"
+
+
+def quarantine_files(
+    settings: Settings, items: Sequence[tuple[LedgerEntry, str, Path | None]], *, record: bool = True
+) -> Counter[str]:
+    """Quarantine (entry, reason, downloaded copy) items: the first alone, the rest pooled.
+
+    ``record``: the ledger moves to QUARANTINED (batched) as the files are moved; a DUPLICATE keeps
+    its status. Returns the count per reason code.
+    """
+    from salesflow.db import connect
+    from salesflow.storage import first_alone_then_pooled, s3_hook
+
+    hook = s3_hook()
+    hook.get_conn()  # one S3 client, shared by the threads
+    counts: Counter[str] = Counter()
+    with connect(settings) as conn:
+        ledger = FileLedger(conn, settings.tables)
+
+        def settle(done: Sequence[tuple[LedgerEntry, str, Path | None]], lines: list[str]) -> None:
+            if record:
+                moves = [StatusMove(e.id, reason=r) for e, r, _ in done if e.status != FileStatus.DUPLICATE]
+                ledger.transition_many(FileStatus.QUARANTINED, moves)
+            for line in lines:
+                log.info("%s", line)
+            counts.update(reason.split(":", 1)[0] for _, reason, _ in done)
+
+        first_alone_then_pooled(
+            lambda item: quarantine_one(settings, hook, *item), items, settle, "quarantine_invalid_files"
+        )
+    return counts
 
 
 class QuarantineOperator(BaseOperator):
-    """Acts on the validation manifest of the run.
+    """Quarantines the run's files at one stage of the run.
 
-    Each invalid file is moved to the S3 error prefix (keeping its key below it) with a
-    ``.reason.json`` beside it, copied with the same reason file into the local error folder, and
-    set to QUARANTINED in the ledger with its reason. Each valid file becomes VALIDATED with its
-    row counts, and its rejected rows are written to the S3 rejects prefix. Safe to run again.
+    ``stage="intake"`` (before the Spark job): files the download's checks failed (and duplicates,
+    unsafe keys, files past their attempts) are quarantined; the accepted ones become VALIDATED.
+    ``stage="load"`` (after it): files the Spark job set aside as QUARANTINED (``load_failed:``)
+    are moved. Safe to run again: a file already moved is ``already_moved``.
     """
 
     template_fields: Sequence[str] = ()
     ui_color = "#f4a6a6"
 
+    def __init__(self, *, stage: str = "intake", **kwargs: Any) -> None:
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+        super().__init__(**kwargs)
+        self.stage = stage
+
     def execute(self, context: Any) -> dict[str, Any]:
         from salesflow.db import connect
-        from salesflow.faults import fault_point
-        from salesflow.pipeline import run_input, validation_dir
-        from salesflow.storage import concurrently, move_version, s3_hook
+        from salesflow.pipeline import read_spec
 
         settings = load_settings()
         run_id = context["run_id"]
-        # Counts only go to XCom; the log names every file.
-        outcome: dict[str, Any] = {"quarantined": 0, "validated": 0, "quarantined_by_reason": Counter()}
-        manifest_path = run_input(settings, run_id, validation_dir(settings, run_id) / "manifest.json")
-        if manifest_path is None:
-            return {**outcome, "quarantined_by_reason": {}}
-        manifest = json.loads(manifest_path.read_text())
-        hook = s3_hook()
-        hook.get_conn()  # one S3 client, shared by the threads
-        rejected_dir = validation_dir(settings, run_id) / "rejected"
-
-        def quarantine(entry: dict[str, Any], ledger_entry: LedgerEntry) -> str:
-            """The S3 move, the reason file and the local copy of an invalid file; its log line."""
-            error_key = rebase_key(entry["object_key"], settings.prefixes.source, settings.prefixes.error)
-            version = ObjectVersion(ledger_entry.object_key, ledger_entry.etag, ledger_entry.size_bytes)
-            moved = move_version(hook, settings.bucket, version, error_key)
-            reason_file = _reason_document(entry, settings.bucket, run_id, error_key)
-            hook.load_bytes(
-                reason_file, key=error_key + ".reason.json", bucket_name=settings.bucket, replace=True
-            )
-            local = local_error_path(settings, entry)
-            downloaded = Path(entry["local_path"])
-            if downloaded.exists():
-                write_atomically(local, source=downloaded)
-            write_atomically(local.with_name(local.name + ".reason.json"), reason_file)
-            return (
-                f"quarantined {entry['object_key']}: {entry['reason']} (S3: {moved} to "
-                f"s3://{settings.bucket}/{error_key}; local: {local})"
-            )
-
-        def validate(entry: dict[str, Any]) -> str:
-            """The rejected rows of a valid file to S3; its log line."""
-            rejects_key = None
-            if entry["rows_rejected"]:
-                parts = sorted((rejected_dir / f"file_id={entry['file_id']}").glob("part-*.csv"))
-                rejected_file = rebase_key(
-                    entry["object_key"], settings.prefixes.source, settings.prefixes.rejects
-                )
-                rejects_key = f"{rejected_file}.{entry['file_id']}.rejected.csv"
-                hook.load_bytes(
-                    b"".join(_csv_parts(parts)), key=rejects_key, bucket_name=settings.bucket, replace=True
-                )
-            return (
-                f"validated {entry['object_key']}: {entry['rows_read']} rows read, {entry['rows_valid']} "
-                f"valid, {entry['rows_rejected']} rejected {entry['rejected_by_reason'] or ''}"
-                + (f" (rejected rows: s3://{settings.bucket}/{rejects_key})" if rejects_key else "")
-            )
-
+        spec = read_spec(settings, run_id)
+        if spec is None:
+            return {"quarantined": 0, "validated": 0, "quarantined_by_reason": {}}
+        intake = {f.file_id: f for f in spec.files}
         with connect(settings) as conn:
             ledger = FileLedger(conn, settings.tables)
-            current = {e.id: e for e in ledger.get([f["file_id"] for f in manifest["files"]])}
-            todo = []
-            for entry in manifest["files"]:
-                ledger_entry = current[entry["file_id"]]
-                if entry["status"] != "invalid" and ledger_entry.status not in (
-                    FileStatus.CLAIMED,
-                    FileStatus.VALIDATED,
-                ):
-                    # Cleared and run again after the load: the file has moved on.
-                    self.log.info("%s is %s already, nothing to do", entry["object_key"], ledger_entry.status)
-                    continue
-                todo.append((entry, ledger_entry))
-
-            def work(item: tuple[dict[str, Any], LedgerEntry]) -> str:
-                entry, ledger_entry = item
-                return quarantine(entry, ledger_entry) if entry["status"] == "invalid" else validate(entry)
-
-            def settle(items: list[tuple[dict[str, Any], LedgerEntry]], lines: list[str]) -> None:
-                """The ledger moves of files whose S3 and local work is done, batched; their log lines."""
-                invalid = [entry for entry, _ in items if entry["status"] == "invalid"]
-                ledger.transition_many(
-                    FileStatus.QUARANTINED,
-                    [
-                        StatusMove(entry["file_id"], reason=entry["reason"])
-                        for entry, ledger_entry in items
-                        if entry["status"] == "invalid"
-                        and ledger_entry.status != FileStatus.DUPLICATE  # a duplicate keeps its status
-                    ],
-                )
-                ledger.transition_many(
-                    FileStatus.VALIDATED,
-                    [
-                        StatusMove(
-                            entry["file_id"],
-                            rows_read=entry["rows_read"],
-                            rows_rejected=entry["rows_rejected"],
-                        )
-                        for entry, _ in items
-                        if entry["status"] != "invalid"
-                    ],
-                )
-                for line in lines:
-                    self.log.info("%s", line)
-                outcome["quarantined"] += len(invalid)
-                outcome["validated"] += len(items) - len(invalid)
-                outcome["quarantined_by_reason"].update(entry["reason"].split(":", 1)[0] for entry in invalid)
-
-            if todo:
-                # The first file alone (S3, local folder and ledger), then the rest from a thread
-                # pool with the ledger moves batched.
-                settle(todo[:1], [work(todo[0])])
-                fault_point("quarantine_invalid_files")
-                settle(todo[1:], concurrently(work, todo[1:]))
+            entries = ledger.entries_for_run(settings.bucket, run_id)
+            items = self._items(entries, intake)
+            validated = self._validate(ledger, entries, intake) if self.stage == "intake" else 0
+        counts = quarantine_files(settings, items, record=self.stage == "intake")
         self.log.info(
-            "quarantine: %d files quarantined, %d validated",
-            outcome["quarantined"],
-            outcome["validated"],
+            "quarantine (%s): %d files quarantined, %d validated", self.stage, len(items), validated
         )
-        return {**outcome, "quarantined_by_reason": dict(outcome["quarantined_by_reason"])}
+        return {"quarantined": len(items), "validated": validated, "quarantined_by_reason": dict(counts)}
 
+    def _items(
+        self, entries: list[LedgerEntry], intake: dict[int, IntakeFile]
+    ) -> list[tuple[LedgerEntry, str, Path | None]]:
+        """The files to quarantine at this stage, each with its reason and its downloaded copy."""
+        items = []
+        for entry in entries:
+            downloaded = Path(intake[entry.id].local_path) if entry.id in intake else None
+            if self.stage == "load":
+                if entry.status == FileStatus.QUARANTINED and (entry.reason or "").startswith("load_failed:"):
+                    items.append((entry, entry.reason or "", downloaded))
+                continue
+            file = intake.get(entry.id)
+            if file is None or file.accepted:
+                continue
+            if entry.status in (
+                FileStatus.CLAIMED,
+                FileStatus.VALIDATED,
+                FileStatus.DUPLICATE,
+                FileStatus.QUARANTINED,
+            ):
+                items.append((entry, file.reason or "", downloaded))
+        return items
 
-def _csv_parts(parts: list[Path]) -> list[bytes]:
-    """The part files of one Spark CSV output as one file: the header once."""
-    chunks = []
-    for index, part in enumerate(parts):
-        content = part.read_bytes()
-        if index > 0:
-            content = content.split(b"\n", 1)[1] if b"\n" in content else b""
-        chunks.append(content)
-    return chunks
+    def _validate(self, ledger: FileLedger, entries: list[LedgerEntry], intake: dict[int, IntakeFile]) -> int:
+        """Accepted files go on to the load: CLAIMED -> VALIDATED (batched)."""
+        accepted = [
+            e for e in entries if e.id in intake and intake[e.id].accepted and e.status == FileStatus.CLAIMED
+        ]
+        ledger.transition_many(FileStatus.VALIDATED, [StatusMove(e.id) for e in accepted])
+        for entry in accepted:
+            self.log.info(
+                "validated %s: accepted for the load (%s)", entry.object_key, intake[entry.id].file_format
+            )
+        return len(accepted)

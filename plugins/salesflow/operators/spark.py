@@ -26,7 +26,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-        from salesflow.pipeline import run_input, spark_spec_path
+        from salesflow.pipeline import recording_failures, run_input, spark_spec_path
 
         settings = load_settings()
         spec = run_input(settings, context["run_id"], spark_spec_path(settings, context["run_id"]))
@@ -48,4 +48,5 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
             **({"SPARK_LOCAL_IP": local_ip} if local_ip else {}),
             "SALESFLOW_JDBC_PASSWORD": connection.password or "",
         }
-        super().execute(context)
+        with recording_failures(settings, context["run_id"], self.task_id):
+            super().execute(context)

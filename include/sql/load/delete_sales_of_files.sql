@@ -1,1 +1,0 @@
-DELETE FROM {sales} WHERE file_id IN ({file_ids})

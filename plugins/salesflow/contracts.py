@@ -1,0 +1,171 @@
+"""What crosses a process boundary, typed: the Spark job's spec and its result.
+
+The Airflow tasks write the spec (``download_files``) and read the result (``publish_outputs``,
+``run_report``); the Spark job reads the spec and writes the result. Both sides import these
+classes, so a field is named, typed and documented once. Each has one writer (``write``) and one
+reader (``read``); both files live in the run's folder and are written whole
+(``paths.write_atomically``), so a retry reads the earlier file or none, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from salesflow.paths import write_atomically
+
+T = TypeVar("T")
+
+# The monthly datasets the job writes (MySQL tables and local Parquet) and the DAG publishes,
+# each with its month partition column.
+MONTHLY_DATASETS = {
+    "customer_mart": "sales_date_month",
+    "sales_team_mart": "sales_month",
+    "sales_comparison": "month",
+    "customer_segments": "snapshot_month",
+}
+
+
+@dataclass(frozen=True)
+class IntakeFile:
+    """One file of the run as the download pass left it: where it is and what its checks found."""
+
+    file_id: int  # the ledger id of the file version
+    object_key: str
+    local_path: str
+    size_bytes: int
+    sha256: str | None
+    # The latest sales date its rows may carry: the run's day, or the day the file landed if later.
+    as_of_date: str
+    # Why the file is quarantined whole (file checks, duplicate, unsafe key, attempts), or None.
+    reason: str | None = None
+    # The header's column names, normalised (lower case, trimmed), in file order.
+    columns: list[str] = field(default_factory=list)
+    # What the file is, told by its extension and confirmed by its content: csv, ...
+    file_format: str = "csv"
+    # Claims of this version so far: above 1, earlier runs failed with it (its own batch).
+    attempts: int = 1
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True)
+class JdbcTarget:
+    """MySQL for the Spark job (JDBC reads, and PyMySQL on the driver for the load).
+
+    The password travels in the job's environment, never in a file or on a command line.
+    """
+
+    host: str
+    port: int
+    user: str
+    driver: str  # the JDBC driver class
+
+    def url(self, database: str) -> str:
+        # jdbc:mysql (not jdbc:mariadb) so that Spark picks its MySQL dialect.
+        return f"jdbc:mysql://{self.host}:{self.port}/{database}"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """The input of the run's Spark job."""
+
+    run_id: str
+    as_of_date: str
+    mandatory_columns: list[str]
+    files: list[IntakeFile]
+    transform_dir: str
+    recompute_months: list[str]
+    jdbc: JdbcTarget
+    database: str
+    tables: dict[str, str]  # salesflow.config.Tables as a mapping
+
+    def accepted_files(self) -> list[IntakeFile]:
+        return [f for f in self.files if f.accepted]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What the Spark job did with one file: LOADED with its counts, or quarantined or failed."""
+
+    object_key: str
+    status: str  # LOADED, QUARANTINED (load_failed:...) or FAILED (retried by the next run)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    max_sales_date: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    """The output of the run's Spark job: per file its outcome, per output the months rewritten."""
+
+    run_id: str
+    files: dict[str, FileOutcome] = field(default_factory=dict)  # by ledger id (JSON keys are text)
+    # Per monthly dataset (marts, analytics): the months this run rewrote, in MySQL and Parquet.
+    months_written: dict[str, list[str]] = field(default_factory=dict)
+    rows_written: dict[str, int] = field(default_factory=dict)  # per MySQL table, by this run
+    # Earlier versions whose rows this run replaced (a corrected file), with the months they held.
+    superseded: dict[str, list[str]] = field(default_factory=dict)
+
+    def merged(self, later: TransformResult) -> TransformResult:
+        """This result and a later batch's of the same run (the job loads in one or more batches)."""
+        months = {
+            name: sorted(set(self.months_written.get(name, [])) | set(later.months_written.get(name, [])))
+            for name in {*self.months_written, *later.months_written}
+        }
+        rows = {
+            table: self.rows_written.get(table, 0) + later.rows_written.get(table, 0)
+            for table in {*self.rows_written, *later.rows_written}
+        }
+        return TransformResult(
+            run_id=self.run_id,
+            files={**self.files, **later.files},
+            months_written=months,
+            rows_written=rows,
+            superseded={**self.superseded, **later.superseded},
+        )
+
+    def loaded_file_ids(self) -> list[int]:
+        return sorted(int(file_id) for file_id, f in self.files.items() if f.status == "LOADED")
+
+
+def write(path: Path, contract: Any) -> None:
+    """A contract as JSON at ``path``, whole or not at all."""
+    write_atomically(path, json.dumps(asdict(contract), indent=2, sort_keys=True))
+
+
+def read(path: Path, kind: type[T]) -> T:
+    """The contract of type ``kind`` in the JSON file at ``path``."""
+    return _build(kind, json.loads(Path(path).read_text()))
+
+
+# The nested contract types, by the field that holds them.
+_NESTED: dict[tuple[type, str], tuple[str, type]] = {
+    (JobSpec, "files"): ("list", IntakeFile),
+    (JobSpec, "jdbc"): ("one", JdbcTarget),
+    (TransformResult, "files"): ("dict", FileOutcome),
+}
+
+
+def _build(kind: type[T], data: dict[str, Any]) -> T:
+    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    values = {}
+    for name, value in data.items():
+        if name not in known:
+            raise ValueError(f"{kind.__name__}: unknown field {name!r}")
+        shape, inner = _NESTED.get((kind, name), ("plain", None))
+        if shape == "list":
+            value = [_build(inner, item) for item in value]
+        elif shape == "dict":
+            value = {key: _build(inner, item) for key, item in value.items()}
+        elif shape == "one":
+            value = _build(inner, value)
+        values[name] = value
+    return kind(**values)
