@@ -142,7 +142,8 @@ def percent_change(change: Column, prior: Column) -> Column:
     instead of 0.00. So the percent in hundredths, ``|change| * 10000 / |prior|``, is split into its
     whole part and remainder (exact decimal arithmetic, the whole part divides exactly) and rounded
     up when the remainder is at least half the divisor. A prior of 0 becomes a NULL divisor, so
-    nothing ever divides by zero (ANSI mode would raise).
+    nothing ever divides by zero (ANSI mode would raise). Exact while ``|change| < 10^32`` and the
+    percent is below 10^30; beyond, a step overflows and ANSI mode raises instead of rounding wrong.
     """
     divisor = F.when(prior != 0, F.abs(prior))
     scaled = F.abs(change) * F.lit(10000)
@@ -195,6 +196,7 @@ def sales_comparison(entity_months: DataFrame, months: list[str], first_month: s
     M asked for, and may hold more. ``first_month`` is the data's first month overall: a prior month
     before it has a NULL total (nothing is known of it), a later one without sales a total of 0.
     An entity with sales in M-1 but none in M gets a row of M with 0 sales, named as in M-1.
+    ``entity_months`` is read four times (keys, totals, M-1, M-12): cache it if it is costly to get.
     """
     for month in [*months, first_month]:
         check_month(month)
