@@ -16,8 +16,8 @@ FACT_SCHEMA = (
     "sales_date date, sales_month string, sales_person_id int, price decimal(10,2), quantity int, "
     "total_cost decimal(12,2), additional_column string, customer_full_name string, sales_person_full_name string"
 )
-# The largest total a row may carry (DECIMAL(12,2)).
-MAX_ROW_TOTAL = Decimal("9999999999.99")
+# The issue's row: every value within its type, total_cost near the largest DECIMAL(12,2).
+BIG_PRICE, BIG_QUANTITY, BIG_TOTAL = "99999999.99", 100, Decimal("9999999999.00")
 
 
 def customers(spark):
@@ -34,11 +34,12 @@ def sales_team(spark):
     )
 
 
-def fact(customer_id, store_id, person, day, total, file_id=1, line=2, product=1, quantity=1):
+def fact(customer_id, store_id, person, day, total, file_id=1, line=2, product=1, quantity=1, price=None):
     total = Decimal(total)
+    price = Decimal(price) if price is not None else total / quantity
     return (
         file_id, line, customer_id, store_id, product, "sugar", date.fromisoformat(day), day[:7], person,
-        total, quantity, total, None, "x", "y",
+        price, quantity, total, None, "x", "y",
     )  # fmt: skip
 
 
@@ -176,14 +177,13 @@ def test_a_month_split_over_two_files_is_ranked_on_all_its_sales(spark):
 
 
 def test_sums_far_past_any_month_fit_without_an_error(spark):
-    """20,000 rows at the largest total each (the overflow of issue 15) and a summary at 10**26."""
-    rows = [fact(1, 121, 1, "2024-05-01", MAX_ROW_TOTAL, line=n) for n in range(20_000)]
+    """20,000 rows of 9,999,999,999.00 each (the overflow of issue 15), and a summary at 10**26."""
+    rows = [
+        fact(1, 121, 1, "2024-05-01", BIG_TOTAL, line=n, quantity=BIG_QUANTITY, price=BIG_PRICE)
+        for n in range(20_000)
+    ]
     assert team_mart(spark, rows) == {
-        (121, 1, "2024-05"): (
-            "Mina Shah",
-            MAX_ROW_TOTAL * 20_000,
-            (MAX_ROW_TOTAL * 200).quantize(Decimal("0.01")),
-        )
+        (121, 1, "2024-05"): ("Mina Shah", Decimal("199999999980000.00"), Decimal("1999999999800.00"))
     }
     huge = Decimal("99999999999999999999999999.99")  # 10**26 - 0.01: the README's bound
     summary = spark.createDataFrame(

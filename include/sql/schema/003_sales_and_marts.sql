@@ -1,7 +1,7 @@
 -- The enriched sales facts, the two marts, their compact inputs and the analytics (SPEC "Outputs",
--- "Analytics"). Every aggregate column is DECIMAL(38, 2) (or BIGINT for counts): a sum of up to
--- 10^26 rows at the largest total_cost a row may carry (9,999,999,999.99) fits, as does a percent
--- change between any two such sums (README, "Limits").
+-- "Analytics"). Every money aggregate is DECIMAL(38, 2), quantities DECIMAL(38, 0), counts BIGINT:
+-- any total below 10^26 fits (10^16 rows at the largest total_cost a row may carry), and so does a
+-- percent change between two such totals (README, "Limits").
 
 -- (file_id, line_number) is the key of a fact: file_id is the ledger id of the file version, so a
 -- retried load can never double a row.
