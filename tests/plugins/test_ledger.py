@@ -9,12 +9,13 @@ import pytest
 
 from salesflow.ledger import (
     CLAIM_BATCH,
+    TEXT_LIMIT,
     FileLedger,
     FileStatus,
     LedgerTransitionError,
-    ObjectVersion,
     StatusMove,
 )
+from salesflow.storage import ObjectVersion
 from tests.support.services import mysql_connection
 
 
@@ -95,14 +96,51 @@ def test_failed_files_are_claimed_again_and_keep_their_content(ledger):
     ledger.record_contents([(entry.id, "cd" * 32)])
     fail(ledger, entry.id, "changed_during_run")
     (again,) = ledger.claim(bucket, "run-2", versions("a.csv"))
-    assert (again.id, again.status, again.run_id, again.attempts, again.reason) == (
+    assert (again.id, again.status, again.run_id, again.attempts, again.reason, again.last_error) == (
         entry.id,
         FileStatus.CLAIMED,
         "run-2",
         2,
         None,
+        "changed_during_run",  # why the last attempt ended stays with the file
     )
     assert ledger.record_contents([(entry.id, "cd" * 32)]) == {}
+
+
+def test_files_a_finished_run_left_in_flight_are_claimed_again(ledger):
+    bucket = unique_bucket()
+    _claimed, validated, elsewhere = ledger.claim(bucket, "run-1", versions("a.csv", "b.csv", "c.csv"))
+    ledger.transition_many(FileStatus.VALIDATED, [StatusMove(validated.id)])
+    ledger.record_error(bucket, "run-1", "transform_and_load: OperationalError: MySQL server has gone away")
+    states = {"run-1": "failed"}
+    # run-1 still running: its files stay with it.
+    assert ledger.release_stranded(bucket, "run-2", lambda run: "running") == []
+    again = {e.object_key: e for e in ledger.claim(bucket, "run-2", versions("a.csv", "b.csv"), states.get)}
+    assert {k: (e.status, e.run_id, e.attempts) for k, e in again.items()} == {
+        "sales_data/a.csv": (FileStatus.CLAIMED, "run-2", 2),
+        "sales_data/b.csv": (FileStatus.CLAIMED, "run-2", 2),
+    }
+    assert again["sales_data/b.csv"].last_error == (
+        "stranded: run run-1 is failed and left the file VALIDATED "
+        "(transform_and_load: OperationalError: MySQL server has gone away)"
+    )
+    # c.csv is no longer listed: it is FAILED (claimed again when it shows up), not left in flight.
+    (c,) = ledger.get([elsewhere.id])
+    assert (c.status, c.reason.startswith("stranded: run run-1 is failed")) == (FileStatus.FAILED, True)
+    # A run Airflow does not know is over too.
+    (d,) = ledger.claim(bucket, "run-3", versions("d.csv"))
+    ledger.claim(bucket, "run-4", [], lambda run: None)
+    assert ledger.get([d.id])[0].status == FileStatus.FAILED
+
+
+def test_long_reasons_and_errors_are_cut_to_their_column(ledger):
+    bucket = unique_bucket()
+    (entry,) = ledger.claim(bucket, "run-1", versions("a.csv"))
+    ledger.record_error(bucket, "run-1", "x" * 5000)
+    ledger.transition_many(FileStatus.FAILED, [StatusMove(entry.id, reason="y" * 5000)])
+    (failed,) = ledger.get([entry.id])
+    assert (len(failed.reason), len(failed.last_error)) == (TEXT_LIMIT, TEXT_LIMIT)
+    assert failed.reason.endswith("...")
 
 
 def test_bytes_of_a_failed_file_pass_to_a_new_file(ledger):

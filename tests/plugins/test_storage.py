@@ -8,8 +8,14 @@ import uuid
 
 import pytest
 
-from salesflow.ledger import ObjectVersion
-from salesflow.storage import ObjectChangedError, concurrently, download_version, move_version, s3_hook
+from salesflow.storage import (
+    ObjectChangedError,
+    ObjectVersion,
+    concurrently,
+    download_version,
+    move_version,
+    s3_hook,
+)
 
 
 def put(bucket: str, key: str, content: bytes) -> ObjectVersion:
