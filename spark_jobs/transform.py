@@ -218,6 +218,7 @@ class TransformJob:
         )
         path = self.out / "checked"
         checked.write.mode("overwrite").parquet(str(path))
+        self.stats = {file_id: FileStats() for file_id in file_ids}  # a file of a header alone has no row
         stored = self.spark.read.parquet(str(path))
         first_rows = self._count_rows(stored)
         log.info("transform: %d files read in %d header groups", len(file_ids), len(groups))

@@ -16,7 +16,18 @@ from include.sample_data.generate import bad_case_files, good_files
 from salesflow.db import connect
 from salesflow.ledger import FileLedger
 from salesflow.storage import s3_hook
-from tests.support.e2e import expected_marts, listing, marts, query, run_dag, state, upload, valid_rows
+from tests.support.e2e import (
+    analytics,
+    expected_analytics,
+    expected_marts,
+    listing,
+    marts,
+    query,
+    run_dag,
+    state,
+    upload,
+    valid_rows,
+)
 from tests.support.services import mysql_connection
 
 pytestmark = pytest.mark.e2e
@@ -71,6 +82,7 @@ def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
         '{"payment_mode":"card","channel":"store"}',
     }
     assert marts(settings) == expected_marts(rows)
+    assert analytics(settings) == expected_analytics(settings)
 
     # S3: loaded files archived, bad ones in the error prefix, rejects, Parquet, the report.
     bad_rows_id = entries["sales_data/sales_bad_rows.csv"].id
@@ -84,17 +96,22 @@ def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
     ]
     months = ["2024-01", "2024-02"]
     report_prefix = "sales_run_reports/" + dag_run.run_id.replace(":", "_").replace("+", "_")
+    fact_files = query(settings, "SELECT DISTINCT file_id, sales_month, store_id FROM sales")
+    snapshots = [m for (m,) in query(settings, "SELECT DISTINCT snapshot_month FROM customer_segments")]
+    compared = [m for (m,) in query(settings, "SELECT DISTINCT month FROM sales_comparison_mart")]
+    assert (snapshots, compared) == (months, months)
     assert keys == (
         {f"sales_data_processed/{name}" for name in loaded_names}
         | {f"sales_data_error/{name}{suffix}" for name in quarantined for suffix in ("", ".reason.json")}
         | {f"sales_data_rejects/sales_bad_rows.csv.{bad_rows_id}.rejected.csv"}
         | {
-            f"sales_partitioned_data_mart/sales_month={m}/store_id={s}/part-00000.parquet"
-            for m in months
-            for s in dims.STORE_IDS
+            f"sales_partitioned_data_mart/sales_month={m}/store_id={s}/part-{f:010d}-00000.parquet"
+            for f, m, s in fact_files
         }
         | {f"customer_data_mart/sales_date_month={m}/part-00000.parquet" for m in months}
         | {f"sales_data_mart/sales_month={m}/part-00000.parquet" for m in months}
+        | {f"sales_comparison_mart/month={m}/part-00000.parquet" for m in months}
+        | {f"customer_segments/snapshot_month={m}/part-00000.parquet" for m in months}
         | {f"{report_prefix}/report.json", f"{report_prefix}/report.md"}
     )
     rejects = s3_hook().read_key(
@@ -114,11 +131,13 @@ def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
         3,
         1,
     )
-    assert report["months_recomputed"] == months
-    assert report["mart_rows_written"] == {
+    assert report["months_rewritten"]["customer_mart"] == months
+    assert {k: v for k, v in report["rows_written"].items() if k.endswith("mart")} == {
         "customers_data_mart": len(marts(settings)[0]),
         "sales_team_data_mart": len(marts(settings)[1]),
+        "sales_comparison_mart": len(analytics(settings)[0]),
     }
+    assert report["unsettled"] == []
     by_key = {f["object_key"]: f for f in report["files"]}
     assert by_key["sales_data/sales_bad_rows.csv"]["rejected_by_reason"] == dict(sorted(reasons.items()))
 

@@ -1,4 +1,4 @@
-"""Seeded random mutations of good files through the validation job: the accounting always holds."""
+"""Seeded random mutations of good files through the run's job: the accounting always holds."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from collections import Counter
 from datetime import date
 
 from include.sample_data.generate import good_files
-from spark_jobs.validate import run
-from tests.spark_jobs.specs import validation_spec
+from salesflow.pipeline import transform_dir
+from tests.support.e2e import query
+from tests.support.runs import put_files, run_job
 
 MUTATIONS = ("replace", "insert", "delete", "duplicate_line", "drop_line_end", "quote", "comma", "newline")
 SPECIALS = ['"', ",", "\n", "\r", ";", "'", "\\", "\x00", "é", "-", ".", "9", " ", "NaN", "1e9", "\ufeff"]
@@ -38,34 +39,41 @@ def mutate(content: bytes, rng: random.Random, count: int) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def test_mutated_files_keep_the_accounting(spark, tmp_path, mysql_database, settings):
+def test_mutated_files_keep_the_accounting(spark, environment):
+    settings = environment("fuzz")
     rng = random.Random(20261128)
     originals = good_files(rows=600, files=30, seed=5, start_month=date(2024, 1, 1), months=2)
-    files = []
-    for index, original in enumerate(originals, start=1):
-        path = tmp_path / f"{index:010d}.csv"
-        path.write_bytes(mutate(original.content, rng, rng.randrange(1, 12)))
-        files.append(
-            {"file_id": index, "object_key": f"sales_data/fuzz_{index}.csv", "local_path": str(path)}
-        )
-    spec = validation_spec(settings, tmp_path / "out", "fuzz", files)
-    manifest = run(spark, spec)
+    put_files(
+        settings,
+        {
+            f"sales_data/fuzz_{n}.csv": mutate(o.content, rng, rng.randrange(1, 12))
+            for n, o in enumerate(originals)
+        },
+    )
+    result = run_job(spark, settings, "fuzz", date(2024, 6, 30))
 
-    valid_rows = Counter(r.file_id for r in spark.read.parquet(str(tmp_path / "out" / "valid")).collect())
-    rejected = tmp_path / "out" / "rejected"
+    ledger = query(
+        settings, "SELECT id, status, reason, rows_read, rows_loaded, rows_rejected FROM file_ledger"
+    )
+    facts = dict(query(settings, "SELECT file_id, COUNT(*) FROM sales GROUP BY file_id"))
+    rejects = dict(
+        query(settings, "SELECT ledger_id, SUM(row_count) FROM file_ledger_rejects GROUP BY ledger_id")
+    )
+    rejected_dir = transform_dir(settings, "fuzz") / "rejected"
     rejected_rows = Counter(
         r.file_id
-        for r in spark.read.options(header=True, multiLine=True, escape='"').csv(str(rejected)).collect()
-    ) if rejected.exists() else Counter()  # fmt: skip
-    assert len(manifest["files"]) == 30
-    for entry in manifest["files"]:
-        if entry["status"] == "invalid":
-            assert entry["reason"] and entry["rows_read"] == 0
+        for r in spark.read.options(header=True, multiLine=True, escape='"').csv(str(rejected_dir)).collect()
+    ) if rejected_dir.exists() else Counter()  # fmt: skip
+    assert len(ledger) == 30
+    for file_id, status, reason, read, loaded, rejected in ledger:
+        if status == "QUARANTINED":  # the whole file failed its checks
+            assert reason and read is None, (file_id, reason)
             continue
-        assert entry["rows_read"] == entry["rows_valid"] + entry["rows_rejected"], entry
-        assert entry["rows_valid"] == valid_rows[entry["file_id"]], entry
-        assert entry["rows_rejected"] == rejected_rows[entry["file_id"]], entry
-        assert sum(entry["rejected_by_reason"].values()) == entry["rows_rejected"]
+        assert status == "LOADED" and read == loaded + rejected, (file_id, read, loaded, rejected)
+        assert (
+            loaded == facts.get(file_id, 0) and rejected == rejects.get(file_id, 0) == rejected_rows[file_id]
+        )
+        assert sum(result.files[str(file_id)].rejected_by_reason.values()) == rejected
     # The mutations did something: some rows were rejected and some files or rows still passed.
-    assert sum(e["rows_rejected"] for e in manifest["files"]) > 0
-    assert sum(e["rows_valid"] for e in manifest["files"]) > 0
+    assert sum(r[5] or 0 for r in ledger) > 0
+    assert sum(r[4] or 0 for r in ledger) > 0

@@ -138,3 +138,38 @@ def rejects_of(settings, key: str) -> list[dict[str, str]]:
     tail = key[len("sales_data/") :]
     content = s3_hook().read_key(f"sales_data_rejects/{tail}.{entry_id}.rejected.csv", settings.bucket)
     return list(csv.DictReader(io.StringIO(content)))
+
+
+def analytics(settings) -> tuple[list[tuple], list[tuple]]:
+    """The two analytics tables, sorted by their keys."""
+    return (
+        sorted(query(settings, "SELECT * FROM sales_comparison_mart")),
+        sorted(query(settings, "SELECT * FROM customer_segments")),
+    )
+
+
+def expected_analytics(settings) -> tuple[list[tuple], list[tuple]]:
+    """Both analytics recomputed in plain Python (tests/support/analytics_reference.py) from the
+    loaded facts and the dimension tables."""
+    from tests.support.analytics_reference import comparison_rows, segment_rows
+
+    columns = (
+        "customer_id",
+        "store_id",
+        "sales_person_id",
+        "product_id",
+        "sales_date",
+        "total_cost",
+        "quantity",
+    )
+    facts = [
+        dict(zip(columns, row, strict=True))
+        for row in query(settings, f"SELECT {', '.join(columns)} FROM sales")
+    ]
+    names = {("product", pid): name for pid, name in query(settings, "SELECT id, name FROM product")}
+    names |= {("store", sid): address for sid, address in query(settings, "SELECT id, address FROM store")}
+    names |= {
+        ("sales_person", pid): f"{first} {last}"
+        for pid, first, last in query(settings, "SELECT id, first_name, last_name FROM sales_team")
+    }
+    return sorted(comparison_rows(facts, names)), sorted(segment_rows(facts))
