@@ -17,6 +17,7 @@ from salesflow import contracts
 from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.contracts import IntakeFile, JdbcTarget, JobSpec, TransformResult
 from salesflow.db import connect, mysql_hook
+from salesflow.faults import fault_point
 from salesflow.intake import ContentInspector, FileVerdict, judge
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, StatusMove
 from salesflow.paths import rebase_key, relative_key, sanitize_name
@@ -143,6 +144,7 @@ def claim_new_files(
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
         entries = ledger.claim(settings.bucket, run_id, listed, run_state)
+        fault_point("claim_files")
         # Settled by an earlier run that died before moving the file: finish that move now.
         held = {e.id for e in entries}
         loaded = [
@@ -416,7 +418,7 @@ def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformR
         lambda item: hook.load_file(str(item[0]), key=item[1], bucket_name=settings.bucket, replace=True),
         uploads,
         lambda _done, _results: None,
-        "publish_parquet",
+        "publish_outputs",
     )
     stale = []
     for old_id, months in result.superseded.items():
@@ -491,7 +493,7 @@ def publish_rejects(settings: Settings, hook: Any, run_id: str, result: Transfor
         )
         return key
 
-    return len(first_alone_then_pooled(upload, with_rejects, lambda _d, _r: None, "publish_rejects"))
+    return len(first_alone_then_pooled(upload, with_rejects, lambda _d, _r: None, "publish_outputs"))
 
 
 def csv_parts(parts: list[Path]) -> list[bytes]:

@@ -201,7 +201,8 @@ def test_every_task_failing_part_way_is_retried_to_the_clean_outcome(environment
     clean = clean_outcome(environment)
     settings = environment("part_way")
     upload_batch(settings)
-    tasks = data_tasks()
+    # No file of the batch fails its load: the load-stage quarantine has no file to fail after.
+    tasks = [task for task in data_tasks() if task != "quarantine_failed_loads"]
     for point in [*tasks, "transform_and_load.after_commit"]:
         arm(quick_retries, point)
     dag_run = run_dag(WHEN)

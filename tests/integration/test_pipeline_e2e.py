@@ -11,7 +11,6 @@ from decimal import Decimal
 
 import pytest
 
-from include.sample_data import dimensions as dims
 from include.sample_data.generate import bad_case_files, good_files
 from salesflow.db import connect
 from salesflow.ledger import FileLedger

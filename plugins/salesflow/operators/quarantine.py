@@ -69,7 +69,11 @@ def quarantine_one(
 
 
 def quarantine_files(
-    settings: Settings, items: Sequence[tuple[LedgerEntry, str, Path | None]], *, record: bool = True
+    settings: Settings,
+    items: Sequence[tuple[LedgerEntry, str, Path | None]],
+    *,
+    record: bool = True,
+    fault_name: str = "quarantine_invalid_files",
 ) -> Counter[str]:
     """Quarantine (entry, reason, downloaded copy) items: the first alone, the rest pooled.
 
@@ -93,9 +97,7 @@ def quarantine_files(
                 log.info("%s", line)
             counts.update(reason.split(":", 1)[0] for _, reason, _ in done)
 
-        first_alone_then_pooled(
-            lambda item: quarantine_one(settings, hook, *item), items, settle, "quarantine_invalid_files"
-        )
+        first_alone_then_pooled(lambda item: quarantine_one(settings, hook, *item), items, settle, fault_name)
     return counts
 
 
@@ -132,7 +134,7 @@ class QuarantineOperator(BaseOperator):
             entries = ledger.entries_for_run(settings.bucket, run_id)
             items = self._items(entries, intake)
             validated = self._validate(ledger, entries, intake) if self.stage == "intake" else 0
-        counts = quarantine_files(settings, items, record=self.stage == "intake")
+        counts = quarantine_files(settings, items, record=self.stage == "intake", fault_name=self.task_id)
         self.log.info(
             "quarantine (%s): %d files quarantined, %d validated", self.stage, len(items), validated
         )
