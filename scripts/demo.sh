@@ -46,8 +46,8 @@ log="$SALESFLOW_ROOT/var/demo/dag_test.log"
 echo "demo: running the DAG (airflow dags test sales_pipeline); full log in $log"
 status=0
 airflow dags test sales_pipeline >"$log" 2>&1 || status=$?
-grep -E "\] (claim|download): |\] (validated|quarantined) |salesflow.validate file|\] quarantine: |DagRun Finished" "$log" \
-  | sed -E 's/^[0-9TZ:.-]+ \[[a-z]+ *\] //; s/ \[[a-zA-Z_.]+\] loc=.*$//; s/^[0-9-]+ [0-9:,]+ salesflow.validate //; s/ \[airflow.task.hooks.*$//' || true
+grep -E "\] (claim|download|publish|archive): |\] (validated|quarantined) |salesflow.transform (file|transform:)|\] quarantine|DagRun Finished" "$log" \
+  | sed -E 's/^[0-9TZ:.-]+ \[[a-z]+ *\] //; s/ \[[a-zA-Z_.]+\] loc=.*$//; s/^[0-9-]+ [0-9:,]+ salesflow.transform //; s/ \[airflow.task.hooks.*$//' || true
 echo
 echo "== file ledger ($SALESFLOW__MYSQL__DATABASE.file_ledger)"
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli ledger 2>/dev/null
@@ -65,7 +65,14 @@ echo
 echo "== run report"
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli latest-report 2>/dev/null
 echo
+echo "== analytics: the biggest month-over-month movers of the latest month (sales_comparison_mart)"
+AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli movers 2>/dev/null
+echo
+echo "== analytics: customers per segment in the latest snapshot (customer_segments)"
+AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli segments 2>/dev/null
+echo
 echo "demo: done. Look at the tables with:"
 echo "  mariadb -h $SALESFLOW_MYSQL_HOST -u $SALESFLOW_MYSQL_USER $SALESFLOW__MYSQL__DATABASE \\"
 echo "    -e 'SELECT * FROM sales_team_data_mart ORDER BY sales_month, store_id, total_sales DESC'"
-echo "  (tables: sales, customers_data_mart, sales_team_data_mart, file_ledger, customer, store, product, sales_team)"
+echo "  (tables: sales, customers_data_mart, sales_team_data_mart, sales_comparison_mart, customer_segments,"
+echo "   file_ledger, customer, store, product, sales_team)"

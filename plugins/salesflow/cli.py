@@ -26,14 +26,22 @@ def _create_bucket(settings) -> None:
         print(f"created bucket s3://{settings.bucket}")
 
 
-def _show_ledger(settings) -> None:
+def _print_query(settings, statement: str) -> None:
+    """A query's rows as an aligned table, its column names as the header."""
     with connect(settings) as conn, conn.cursor() as cursor:
-        cursor.execute(render("ledger/report.sql", settings.tables))
+        cursor.execute(render(statement, settings.tables))
         rows = cursor.fetchall()
-    header = ("id", "object_key", "status", "rows_read", "rows_loaded", "rows_rejected", "reason")
+        header = tuple(column[0] for column in cursor.description)
+    if not rows:
+        print("(no rows yet)")
+        return
     widths = [max(len(str(v)) for v in column) for column in zip(header, *rows, strict=False)]
     for row in (header, *rows):
         print("  ".join(str("" if v is None else v).ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def _show_ledger(settings) -> None:
+    _print_query(settings, "ledger/report.sql")
 
 
 def _list_bucket(settings) -> None:
@@ -66,6 +74,8 @@ COMMANDS = {
     "ledger": (_show_ledger, "print the file ledger"),
     "ls": (_list_bucket, "list the configured bucket"),
     "latest-report": (_latest_report, "print the newest run report (Markdown)"),
+    "movers": (lambda s: _print_query(s, "analytics/top_movers.sql"), "the latest month's biggest movers"),
+    "segments": (lambda s: _print_query(s, "analytics/segments_latest.sql"), "customers per segment, latest"),
 }
 
 

@@ -29,14 +29,16 @@ def test_sales_pipeline_shape(dagbag):
         "wait_for_files",
         "claim_files",
         "download_files",
-        "validate_files",
-        "quarantine_invalid_files",
-        "transform_and_load",
-        "publish_parquet",
+        "quarantine_invalid_files",  # the file checks' verdicts, before any Spark job starts
+        "transform_and_load",  # the run's one Spark job
+        "quarantine_failed_loads",
+        "publish_outputs",
         "archive_files",
         "run_report",
     ]
     assert set(task_ids[9:]) == {"remove_run_folder", "keep_run_folder"}
+    spark_tasks = [t.task_id for t in dag.tasks if type(t).__name__ == "SalesflowSparkSubmitOperator"]
+    assert spark_tasks == ["transform_and_load"]
     for task in dag.tasks:
         if task.task_id != "keep_run_folder":  # only logs where the failed run's folder is
             assert task.retries >= 2, task.task_id
