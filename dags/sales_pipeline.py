@@ -25,6 +25,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 
+from salesflow.assets import ASSETS
 from salesflow.config import AWS_CONN_ID, load_settings
 from salesflow.operators.quarantine import QuarantineOperator
 from salesflow.operators.sensors import SalesFilesSensor
@@ -115,7 +116,8 @@ def sales_pipeline() -> None:
 
     quarantine_failed_loads = QuarantineOperator(task_id="quarantine_failed_loads", stage="load")
 
-    @task
+    # Each published dataset is an Asset: a DAG scheduled on it runs after the run publishes.
+    @task(outlets=list(ASSETS.values()))
     def publish_outputs() -> dict:
         """The run's Parquet (facts per file version, the months rewritten) and reject files to S3."""
         from salesflow.pipeline import publish_outputs as publish

@@ -188,6 +188,8 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
     first = good_files(rows=1500, files=2, seed=31, start_month=date(2024, 1, 1), months=2)
     bad = bad_case_files(seed=31, start_month=date(2024, 1, 1))
     upload(settings, first + bad)
+    api.wait_for_dag("segment_counts")
+    api.call("PATCH", "/dags/segment_counts", {"is_paused": False})  # scheduled on the segments Asset
     api.call("PATCH", "/dags/sales_pipeline", {"is_paused": False})
     triggered = api.call("POST", "/dags/sales_pipeline/dagRuns", {"logical_date": None})
     # Unpausing also schedules the latest interval: whichever run starts first takes the files, the
@@ -202,6 +204,9 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
     assert marts(settings) == expected_marts(valid_rows(first + bad))
     statuses = dict(query(settings, "SELECT status, COUNT(*) FROM file_ledger GROUP BY status"))
     assert statuses == {"LOADED": 4, "QUARANTINED": 3}
+    # The published segments Asset triggered the consumer DAG, which read the fresh snapshot.
+    consumer_runs = api.wait_for_runs("segment_counts", 1)
+    assert consumer_runs[0]["run_type"] == "asset_triggered" and consumer_runs[0]["state"] == "success"
 
     # 2. A backfill over a past date range ends like one manual run over the same files.
     later = good_files(rows=900, files=2, seed=32, start_month=date(2024, 7, 1), months=1)
@@ -252,7 +257,7 @@ def ui_check(base: str, password: str, run_id: str, screenshot: Path) -> None:
             expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
             expect(page.get_by_text("Success").first).to_be_visible(timeout=30_000)
             # The run page lists its task instances, one table row each with its state.
-            for task_id in ("claim_files", "validate_files", "transform_and_load", "run_report"):
+            for task_id in ("claim_files", "quarantine_invalid_files", "transform_and_load", "run_report"):
                 row = page.locator("tr").filter(has_text=task_id)
                 expect(row.filter(has_text="Success")).to_have_count(1, timeout=30_000)
             expect(

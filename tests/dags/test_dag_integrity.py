@@ -15,7 +15,7 @@ def dagbag() -> DagBag:
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert sorted(dagbag.dag_ids) == ["sales_pipeline"]
+    assert sorted(dagbag.dag_ids) == ["sales_pipeline", "segment_counts"]
 
 
 def test_sales_pipeline_shape(dagbag):
@@ -43,6 +43,22 @@ def test_sales_pipeline_shape(dagbag):
         if task.task_id != "keep_run_folder":  # only logs where the failed run's folder is
             assert task.retries >= 2, task.task_id
         assert task.owner == "data-engineering"
+
+
+def test_published_datasets_are_assets_a_dag_can_be_scheduled_on(dagbag):
+    from salesflow.assets import ASSETS
+
+    publish = dagbag.dags["sales_pipeline"].get_task("publish_outputs")
+    assert [a.name for a in publish.outlets] == [
+        "salesflow.sales_facts",
+        "salesflow.customer_mart",
+        "salesflow.sales_team_mart",
+        "salesflow.sales_comparison_mart",
+        "salesflow.customer_segments",
+    ]
+    consumer = dagbag.dags["segment_counts"]
+    assert list(consumer.timetable.asset_condition.objects) == [ASSETS["customer_segments"]]
+    assert consumer.get_task("log_latest_segments").retries >= 2
 
 
 def test_sensor_is_deferrable_and_watches_the_source_prefix(dagbag):
