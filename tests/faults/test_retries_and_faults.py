@@ -274,3 +274,47 @@ def test_mysql_connection_broken_in_the_load_and_s3_down_in_the_archive(
     tries = task_tries(dag_run)
     assert (tries["transform_and_load"], tries["archive_files"]) == (2, 2)
     assert differences(outcome(settings), clean) == []
+
+
+def test_a_file_that_keeps_failing_is_quarantined_after_its_attempts(environment, quick_retries, monkeypatch):
+    """A file whose load fails every time, for a reason nobody classified: each run loads the other
+    files, fails (the file is not settled), and the file is tried again alone; past the configured
+    attempts it is quarantined with its last error, and the runs after are green."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from salesflow.paths import PROJECT_ROOT
+
+    monkeypatch.setenv("SALESFLOW__PIPELINE__MAX_ATTEMPTS", "2")
+    settings = environment("keeps_failing")
+    bad, *good = good_files(rows=400, files=4, seed=91, start_month=date(2024, 3, 1), months=1)
+    bad.name = "keeps_failing.csv"
+    (quick_retries / "transform_and_load.batch").write_text("error always match=keeps_failing")
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags["sales_pipeline"]
+
+    def run(day: int, files) -> str:
+        upload(settings, files)
+        when = datetime(2024, 6, day, tzinfo=UTC)
+        return dag.test(logical_date=when, run_after=when).state
+
+    def status(name: str) -> tuple:
+        return tuple(
+            query(
+                settings, f"SELECT status, attempts FROM file_ledger WHERE object_key = 'sales_data/{name}'"
+            )[0]
+        )
+
+    assert run(1, [bad, good[0]]) == "failed"  # the good file loads, the bad one is FAILED
+    assert (status(good[0].name), status(bad.name)) == (("LOADED", 1), ("FAILED", 1))
+    assert run(2, [good[1]]) == "failed"  # tried again alone, after the new file's batch
+    assert (status(good[1].name), status(bad.name)) == (("LOADED", 1), ("FAILED", 2))
+    assert run(3, [good[2]]) == "success"  # past its 2 attempts: quarantined at the download
+    assert (status(good[2].name), status(bad.name)) == (("LOADED", 1), ("QUARANTINED", 3))
+    (reason,) = query(
+        settings, "SELECT reason FROM file_ledger WHERE object_key = 'sales_data/keeps_failing.csv'"
+    )[0]
+    assert reason.startswith(
+        "too_many_attempts:2:load_failed:InjectedError: error injected at transform_and_load.batch"
+    )
+    assert s3_hook().check_for_key("sales_data_error/keeps_failing.csv", settings.bucket)
+    assert query(settings, "SELECT COUNT(*) FROM sales") == [(300,)]
+    assert run(4, good_files(rows=50, files=1, seed=92, start_month=date(2024, 3, 1), months=1)) == "success"
