@@ -190,7 +190,9 @@ def hbar_chart(
     ticks = nice_ticks(max((abs(float(v)) for v in values), default=0), integer=integer)
     signed = any(float(v) < 0 for v in values)
     domain = (-ticks[-1], ticks[-1]) if signed else (0.0, ticks[-1])
-    plot = WIDTH - LABEL_WIDTH - MARGIN_RIGHT - 80
+    notes = notes or [full(v) for v in values]
+    # Room on the right for the longest note (about 6.5 px a character at the chart's font size).
+    plot = WIDTH - LABEL_WIDTH - MARGIN_RIGHT - min(240, 12 + int(6.5 * max(map(len, notes), default=0)))
 
     def x_of(value: float) -> float:
         return LABEL_WIDTH + plot * (value - domain[0]) / (domain[1] - domain[0])
@@ -200,7 +202,7 @@ def hbar_chart(
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = MARGIN_TOP + ROW_HEIGHT * i
         start, end = sorted((x_of(0.0), x_of(float(value))))
-        note = notes[i] if notes else full(value)
+        note = notes[i]
         body.append(_text(LABEL_WIDTH - 8, y + 16, _short(label), anchor="end", cls="label"))
         color = colors[i % len(colors)]
         body.append(_rect(start, y + 4, max(end - start, 1), ROW_HEIGHT - 8, color, f"{label}: {note}"))
