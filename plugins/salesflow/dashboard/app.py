@@ -17,7 +17,6 @@ itself redirects to the login page instead.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import fields, is_dataclass
@@ -39,21 +38,18 @@ from salesflow.dashboard.render import RENDERERS
 from salesflow.db import DatabaseUnavailableError, connect
 from salesflow.storage import s3_hook
 
-log = logging.getLogger(__name__)
-
-URL_PREFIX = "/salesflow"
 STATIC_FILES = {
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
-# Everything the page uses comes from this app: the browser may fetch nothing from elsewhere.
 # The listing of the source prefix answers fast or says it cannot (the panel shows the error).
 S3_CLIENT_LIMITS = {
     "connect_timeout": 3,
     "read_timeout": 10,
     "retries": {"max_attempts": 2, "mode": "standard"},
 }
+# Everything the page uses comes from this app: the browser may fetch nothing from elsewhere.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
