@@ -116,7 +116,9 @@ def open_dashboard(stack: Stack, screenshot) -> Seen:
             note = frame.locator('[data-figure="last_good_run"] + .note')
             seen.figures["last_good_run_id"] = note.inner_text()
             page.wait_for_timeout(500)
-            page.screenshot(path=str(screenshot))
+            # The page inside the frame, down to its last panel (the viewport is taller).
+            height = frame.locator("main").evaluate("main => main.getBoundingClientRect().bottom")
+            page.screenshot(path=str(screenshot), clip={"x": 0, "y": 0, "width": 1400, "height": height + 24})
         finally:
             browser.close()
     return seen
