@@ -65,6 +65,15 @@ class Tables:
 
 
 @dataclass(frozen=True)
+class Dashboard:
+    """The "Sales pipeline" page's thresholds (section ``dashboard``)."""
+
+    stale_after_hours: int = 26
+    stuck_after_minutes: int = 120
+    max_listed_files: int = 500
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str
     bucket: str
@@ -78,6 +87,7 @@ class Settings:
     spark_conf: dict[str, str]
     jdbc_jar: str
     jdbc_driver: str
+    dashboard: Dashboard = Dashboard()
 
 
 def _apply_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
@@ -166,6 +176,9 @@ def load_settings(environment: str | None = None, environ: dict[str, str] | None
             spark_conf={str(k): str(v) for k, v in (raw["spark"].get("conf") or {}).items()},
             jdbc_jar=str(raw["spark"]["jdbc_jar"]),
             jdbc_driver=str(raw["spark"]["jdbc_driver"]),
+            dashboard=Dashboard(
+                **{k: _positive_int(v, f"dashboard.{k}") for k, v in (raw.get("dashboard") or {}).items()}
+            ),
         )
     except (KeyError, TypeError) as error:
         raise ConfigError(

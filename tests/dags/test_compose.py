@@ -633,3 +633,41 @@ def test_dockerfile_installs_java_and_the_jdbc_driver_the_config_names():
         with zipfile.ZipFile(settings.jdbc_jar) as jar:
             driver_class = settings.jdbc_driver.replace(".", "/") + ".class"
             assert driver_class in jar.namelist(), f"{settings.jdbc_driver} is not in {settings.jdbc_jar}"
+
+
+# ---------------------------------------------------------------------------- the dashboard
+def test_the_api_server_finds_the_dashboard_plugin_in_the_image(services):
+    """The "Sales pipeline" page needs nothing installed: its plugin and assets are in plugins/."""
+    from fnmatch import fnmatch
+
+    from airflow.utils.file import find_path_from_directory
+
+    env = {**image_environment(), **environment(services["airflow-apiserver"])}
+    home = PurePosixPath(env.get("AIRFLOW_HOME", str(AIRFLOW_HOME)))
+    folder = PurePosixPath(env.get("AIRFLOW__CORE__PLUGINS_FOLDER", str(home / "plugins")))
+    assert copies(final_stage()).get(PLUGINS_DIR.name) == str(folder), "plugins/ is not the plugins folder"
+    for _, target, _ in mounts(services["airflow-apiserver"]):
+        target = PurePosixPath(target)
+        assert not (folder.is_relative_to(target) or target.is_relative_to(folder)), (
+            f"{target} hides plugins/"
+        )
+    # Airflow looks for plugins file by file, minus plugins/.airflowignore: the plugin, not the package.
+    found = {
+        Path(path).relative_to(PLUGINS_DIR).as_posix()
+        for path in find_path_from_directory(str(PLUGINS_DIR), ".airflowignore", "glob")
+    }
+    assert "salesflow_dashboard.py" in found
+    assert not [name for name in found if name.startswith("salesflow/")]
+    static = PLUGINS_DIR / "salesflow" / "dashboard" / "static"
+    shipped = [path.relative_to(PROJECT_ROOT).as_posix() for path in static.iterdir()]
+    assert {Path(name).name for name in shipped} >= {
+        "index.html",
+        "dashboard.js",
+        "dashboard.css",
+        "icon.svg",
+    }
+    patterns = [
+        p.strip() for p in DOCKERIGNORE.read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
+    for name in ["plugins/salesflow_dashboard.py", "plugins/.airflowignore", *shipped]:
+        assert not [p for p in patterns if fnmatch(name, p) or name.startswith(p.rstrip("/") + "/")], name

@@ -26,8 +26,12 @@ CREATE TABLE IF NOT EXISTS {ledger} (
     version_key CHAR(64) NOT NULL,
     UNIQUE KEY uq_file_version (version_key),
     KEY ix_sha256 (sha256),
-    KEY ix_run (run_id),
-    KEY ix_status (status)
+    -- The second columns serve the dashboard (include/sql/dashboard): runs by their latest change,
+    -- the latest files of a status, the latest loaded sales date, the files of the last 30 days.
+    KEY ix_run (run_id, updated_at),
+    KEY ix_status (status, updated_at),
+    KEY ix_status_sales_date (status, max_sales_date),
+    KEY ix_updated (updated_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- Rejected rows per file and reason code, written with the file's load (the report and the

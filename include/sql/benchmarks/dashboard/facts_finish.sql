@@ -1,0 +1,1 @@
+ALTER TABLE {sales} ADD INDEX ix_sales_month (sales_month)

@@ -1,0 +1,1 @@
+SELECT COUNT(*) FROM {ledger} WHERE status IN ({statuses})

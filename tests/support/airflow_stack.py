@@ -1,0 +1,159 @@
+"""A real Airflow for a heavy test: ``scripts/airflow.sh`` with ports, databases, bucket and folders
+of its own, and the REST API it serves. Everything started is stopped and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from salesflow.paths import PROJECT_ROOT
+
+SCRIPT = str(PROJECT_ROOT / "scripts" / "airflow.sh")
+RUN_TIMEOUT_SECONDS = 420
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Stack:
+    base: str
+    password: str
+    settings: Any
+    state: Path
+
+
+def stack_environment(state: Path, tag: str, port: int, s3_port: int) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "SALESFLOW_AIRFLOW_STATE": str(state),
+        "AIRFLOW_PORT": str(port),
+        "AIRFLOW_PG_DATABASE": f"sf_airflow_{tag}",
+        "SALESFLOW_S3_PORT": str(s3_port),
+        "SALESFLOW__STORAGE__BUCKET": f"sf-stack-{tag}",
+        "SALESFLOW__MYSQL__DATABASE": f"sf_stack_{tag}",
+        "SALESFLOW__LOCAL__WORK_ROOT": str(state / "work"),
+        "SALESFLOW__LOCAL__ERROR_DIR": str(state / "error"),
+        # A run that finds no file waits this long, then is skipped (6 hours in production).
+        "SALESFLOW_SENSOR_TIMEOUT_SECONDS": "20",
+        "SALESFLOW_SENSOR_POKE_SECONDS": "5",
+    }
+    for name in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_SALESFLOW_S3"):
+        env.pop(name, None)
+    env.pop("SALESFLOW_S3_ENDPOINT", None)
+    return env
+
+
+@contextmanager
+def airflow_stack(state: Path) -> Iterator[Stack]:
+    """Starts the stack; this process then talks to the same bucket, database and S3 server."""
+    from salesflow.config import load_settings
+
+    tag = uuid.uuid4().hex[:6]
+    port, s3_port = free_port(), free_port()
+    env = stack_environment(state, tag, port, s3_port)
+    shared = ("SALESFLOW__STORAGE__BUCKET", "SALESFLOW__MYSQL__DATABASE", "SALESFLOW__LOCAL__ERROR_DIR")
+    saved = {key: os.environ.get(key) for key in (*shared, "AIRFLOW_CONN_SALESFLOW_S3")}
+    try:
+        subprocess.run([SCRIPT, "start"], env=env, check=True, timeout=600)
+        os.environ.update({key: env[key] for key in shared})
+        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "salesflow-local",
+                "password": "salesflow-local-secret",
+                "extra": {"endpoint_url": f"http://127.0.0.1:{s3_port}", "region_name": "us-east-1"},
+            }
+        )
+        password = json.loads((state / "passwords.json").read_text())["admin"]
+        yield Stack(f"http://127.0.0.1:{port}", password, load_settings(), state)
+    finally:
+        subprocess.run([SCRIPT, "stop"], env=env, check=False, timeout=120)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        drop_databases(tag)
+
+
+def drop_databases(tag: str) -> None:
+    from tests.conftest import mysql_connection
+
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'DROP DATABASE IF EXISTS "sf_airflow_{tag}"'],
+        check=False,
+    )
+    conn = mysql_connection()
+    with conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `sf_stack_{tag}`")
+    conn.close()
+
+
+class Api:
+    """The Airflow REST API (/api/v2) with a token from /auth/token."""
+
+    def __init__(self, base: str, password: str) -> None:
+        self.base = base
+        body = json.dumps({"username": "admin", "password": password}).encode()
+        request = urllib.request.Request(
+            f"{base}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        self.token = json.load(urllib.request.urlopen(request, timeout=30))["access_token"]
+
+    def get(self, path: str, *, token: bool = True) -> Any:
+        """GET any path of the server, as JSON (with the token unless told otherwise)."""
+        headers = {"Authorization": f"Bearer {self.token}"} if token else {}
+        request = urllib.request.Request(f"{self.base}{path}", headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def call(self, method: str, path: str, payload: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.base}/api/v2{path}",
+            data=None if payload is None else json.dumps(payload).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.call("GET", f"/dags/{dag_id}")
+                return
+            except urllib.error.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+
+    def wait_for_runs(self, dag_id: str, count: int) -> list[dict]:
+        """Waits until `count` runs exist and none is queued or running."""
+        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+        while True:
+            runs = self.runs(dag_id)
+            if len(runs) >= count and all(r["state"] not in ("queued", "running") for r in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"runs still going after {RUN_TIMEOUT_SECONDS} s: {runs}")
+            time.sleep(3)
