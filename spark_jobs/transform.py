@@ -27,6 +27,8 @@ import contextlib
 import logging
 import shutil
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -135,6 +137,31 @@ def comparison_months_to_rewrite(touched: list[str], before: list[str], after: l
     return months
 
 
+@contextlib.contextmanager
+def timed(step: str) -> Iterator[None]:
+    """Log how long a step of the job took (the task log tells where a run spends its time)."""
+    started = time.monotonic()
+    yield
+    log.info("transform: %s took %.1f s", step, time.monotonic() - started)
+
+
+def analytics_months(
+    months: set[str], before: list[str], after: list[str], *, with_next: bool = False
+) -> tuple[list[str], list[str]]:
+    """Of the months an analytics table may change in: those to compute, and those to clear first.
+
+    Rows can only exist in the data's months (``with_next``: and the month after each, where a drop
+    to nothing shows), within the data's first and last month: a change far back in time (a new
+    first month) rewrites those months only, not every calendar month in between.
+    """
+
+    def possible(data: list[str]) -> set[str]:
+        rows = set(data) | (shifted(data, (1,)) if with_next else set())
+        return {m for m in rows if data and data[0] <= m <= data[-1]}
+
+    return sorted(months & possible(after)), sorted(months & (possible(before) | possible(after)))
+
+
 class TransformJob:
     """One run of the job: the spec, the MySQL connection of the load, the dimension frames."""
 
@@ -148,6 +175,7 @@ class TransformJob:
         self.files: dict[int, IntakeFile] = {f.file_id: f for f in spec.accepted_files()}
         self.stats: dict[int, FileStats] = {}
         self._dims: dict[str, DataFrame] = {}
+        self._batch_cache: list[DataFrame] = []
 
     # ---------------------------------------------------------------------------------- reading
     def table(self, attribute: str) -> DataFrame:
@@ -257,9 +285,10 @@ class TransformJob:
         )
         before = sorted(row[0] for row in self.query("data_months", []))
         after = sorted(self._data_months_after(before, touched, file_ids, superseded))
-        comparison = comparison_months_to_rewrite(touched, before, after)
-        snapshots = shifted(touched, range(12))
-        inside = (lambda m: after[0] <= m <= after[-1]) if after else (lambda m: False)
+        comparison, comparison_cleared = analytics_months(
+            comparison_months_to_rewrite(touched, before, after), before, after, with_next=True
+        )
+        snapshots, snapshots_cleared = analytics_months(shifted(touched, range(12)), before, after)
         return BatchPlan(
             file_ids=file_ids,
             recompute=recompute,
@@ -267,10 +296,10 @@ class TransformJob:
             superseded_months=superseded_months,
             touched=touched,
             data_months=after,
-            comparison_months=sorted(m for m in comparison if inside(m)),
-            comparison_cleared=sorted(comparison),
-            snapshot_months=sorted(snapshots & set(after)),
-            snapshot_cleared=sorted(snapshots),
+            comparison_months=comparison,
+            comparison_cleared=comparison_cleared,
+            snapshot_months=snapshots,
+            snapshot_cleared=snapshots_cleared,
         )
 
     def _months_of(self, file_ids: list[int]) -> list[str]:
@@ -292,47 +321,57 @@ class TransformJob:
 
     # --------------------------------------------------------------------------------- computing
     def compute(self, plan: BatchPlan, checked: DataFrame | None) -> BatchOutputs:
-        """The batch's facts and summaries, and the marts and analytics of the months it changes."""
+        """The batch's facts and summaries, and the marts and analytics of the months it changes.
+
+        The small frames each output is built from, and the outputs, are cached: each is written
+        twice (the load CSV and the Parquet) and the summaries feed several outputs.
+        """
+        facts = self._batch_facts(plan, checked)
         recomputed = self._recomputed_facts(plan)
-        if checked is None:  # only months to recompute: no new rows
-            facts = self.table("sales").select(*marts.FACT_COLUMNS).limit(0)
-        else:
-            facts = checked.where(
-                F.col("reject_reason").isNull() & F.col("file_id").isin(plan.file_ids)
-            ).select(*marts.FACT_COLUMNS)
         summarised = facts if recomputed is None else facts.unionByName(recomputed)
         batch = {
-            "customer_month_summary": marts.customer_summary(summarised),
-            "sales_team_month_summary": marts.sales_team_summary(summarised),
-            "product_month_summary": marts.product_summary(summarised),
+            "customer_month_summary": self._cached(marts.customer_summary(summarised)),
+            "sales_team_month_summary": self._cached(marts.sales_team_summary(summarised)),
+            "product_month_summary": self._cached(marts.product_summary(summarised)),
         }
         team_needed = shifted(plan.comparison_months, (0, -1, -12)) | set(plan.touched)
         customer_needed = _months_window(plan.snapshot_months, 11) | set(plan.touched)
-        post = {
-            "customer_month_summary": self._post_summary(
-                plan, "customer_month_summary", batch, customer_needed
-            ),
-            "sales_team_month_summary": self._post_summary(
-                plan, "sales_team_month_summary", batch, team_needed
-            ),
-            "product_month_summary": self._post_summary(plan, "product_month_summary", batch, team_needed),
-        }
-        customer_months = marts.customer_months(post["customer_month_summary"])
-        team_months = marts.sales_team_months(post["sales_team_month_summary"])
-        product_months = marts.product_months(post["product_month_summary"])
-        touched = F.col("month").isin(plan.touched)
-        entities = marts.entity_months(
-            team_months, product_months, self.table("store"), self.table("product"), self.table("sales_team")
+        customer_months = marts.customer_months(
+            self._post_summary(plan, "customer_month_summary", batch, customer_needed)
         )
+        team_months = marts.sales_team_months(
+            self._post_summary(plan, "sales_team_month_summary", batch, team_needed)
+        )
+        product_months = marts.product_months(
+            self._post_summary(plan, "product_month_summary", batch, team_needed)
+        )
+        entities = self._cached(
+            marts.entity_months(
+                team_months,
+                product_months,
+                self.table("store"),
+                self.table("product"),
+                self.table("sales_team"),
+            )
+        )
+        touched = F.col("month").isin(plan.touched)
         first = plan.data_months[0] if plan.data_months else "0000-01"
         return BatchOutputs(
             facts=facts,
             summaries=batch,
-            customer_mart=marts.customer_mart(customer_months.where(touched), self.table("customer")),
-            sales_team_mart=marts.sales_team_mart(team_months.where(touched), self.table("sales_team")),
-            sales_comparison=sales_comparison(entities, plan.comparison_months, first),
-            customer_segments=customer_segments(customer_months, plan.snapshot_months),
+            customer_mart=marts.customer_mart(customer_months.where(touched), self.table("customer")).cache(),
+            sales_team_mart=marts.sales_team_mart(
+                team_months.where(touched), self.table("sales_team")
+            ).cache(),
+            sales_comparison=sales_comparison(entities, plan.comparison_months, first).cache(),
+            customer_segments=customer_segments(customer_months, plan.snapshot_months).cache(),
         )
+
+    def _batch_facts(self, plan: BatchPlan, checked: DataFrame | None) -> DataFrame:
+        if checked is None:  # only months to recompute: no new rows
+            return self.table("sales").select(*marts.FACT_COLUMNS).limit(0)
+        valid = F.col("reject_reason").isNull() & F.col("file_id").isin(plan.file_ids)
+        return checked.where(valid).select(*marts.FACT_COLUMNS)
 
     def _recomputed_facts(self, plan: BatchPlan) -> DataFrame | None:
         """The loaded facts of the months to recompute (the full rebuild reads them on purpose)."""
@@ -353,7 +392,19 @@ class TransformJob:
             & ~F.col("sales_month").isin(plan.recompute or ["-"])
             & ~F.col("file_id").isin(plan.replaced or [-1])
         )
-        return earlier.unionByName(batch[attribute].where(F.col("sales_month").isin(sorted(months)))).cache()
+        return self._cached(
+            earlier.unionByName(batch[attribute].where(F.col("sales_month").isin(sorted(months))))
+        )
+
+    def _cached(self, frame: DataFrame) -> DataFrame:
+        """``frame`` cached until the batch ends (small frames used by more than one output)."""
+        self._batch_cache.append(frame.cache())
+        return frame
+
+    def _release_batch_cache(self) -> None:
+        for frame in self._batch_cache:
+            frame.unpersist()
+        self._batch_cache.clear()
 
     # ---------------------------------------------------------------------------- local outputs
     def write_outputs(
@@ -588,9 +639,13 @@ class TransformJob:
     ) -> TransformResult:
         plan = self.plan(file_ids, recompute)
         fault_point("transform_and_load.batch", subject=" ".join(self.files[f].object_key for f in file_ids))
-        outputs = self.compute(plan, checked)
-        parts = self.write_outputs(plan, outputs, checked)
-        return self.commit(plan, parts, result)
+        try:
+            with timed("compute and write the outputs"):
+                parts = self.write_outputs(plan, self.compute(plan, checked), checked)
+            with timed("load into MySQL"):
+                return self.commit(plan, parts, result)
+        finally:
+            self._release_batch_cache()
 
     def load_all(
         self, pending: list[int], checked: DataFrame | None, result: TransformResult
@@ -659,7 +714,10 @@ class TransformJob:
             # report read it).
             write(path, result)
             return result
-        checked = self.check_rows(pending) if pending else None
+        checked = None
+        if pending:
+            with timed(f"read and check the rows of {len(pending)} files"):
+                checked = self.check_rows(pending)
         return self.load_all(pending, checked, result)
 
 
