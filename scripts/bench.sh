@@ -11,5 +11,5 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 source scripts/env.sh
 python -m salesflow.cli check-mysql >/dev/null || exit 3
-exec python -m include.benchmarks.pipeline --rows "${ROWS:-400000}" --files "${FILES:-4}" \
+exec python -m benchmarks.pipeline --rows "${ROWS:-400000}" --files "${FILES:-4}" \
   --repeat "${REPEAT:-3}" --out "${BENCH_OUT:-$SALESFLOW_ROOT/var/bench}" "$@"

@@ -39,7 +39,7 @@ def test_bench_runs_and_writes_its_json(tmp_path, dag_task_ids):
     command = [
         sys.executable,
         "-m",
-        "include.benchmarks.pipeline",
+        "benchmarks.pipeline",
         "--rows",
         str(ROWS),
         "--files",

@@ -1,6 +1,6 @@
 """Measures the fact load as transform.py runs it: row order, month index, session flags.
 
-    python -m include.benchmarks.load_order --rows 1000000
+    python -m benchmarks.load_order --rows 1000000
 
 Spark writes the CSV parts of two runs of ``--files`` file versions each (run 2 lands on a table
 that already holds run 1, as in steady state), once in the order ``repartition`` leaves them

@@ -1,6 +1,6 @@
 """Measures the bulk-load methods for the fact table on this machine (the README quotes the result).
 
-    python -m include.benchmarks.load_methods --rows 1000000
+    python -m benchmarks.load_methods --rows 1000000
 
 Each method loads the same rows into a fresh copy of the real ``sales`` table (primary key and the
 month index) in a scratch database, which is dropped at the end.

@@ -1,7 +1,7 @@
 """End-to-end benchmark of sales_pipeline, side by side with this machine's floors.
 
-    python -m include.benchmarks.pipeline --rows 400000 --files 4 --repeat 3 --out var/bench
-    python -m include.benchmarks.pipeline --rows 200000 --files 10000 --repeat 3 --out var/bench
+    python -m benchmarks.pipeline --rows 400000 --files 4 --repeat 3 --out var/bench
+    python -m benchmarks.pipeline --rows 200000 --files 10000 --repeat 3 --out var/bench
 
 Each repeat starts from nothing: its own moto S3 server (a free loopback port, stopped by PID), bucket,
 scratch database (``sf_bench_<pid>_<repeat>``, dropped at the end) and work and error folders. It
@@ -49,7 +49,7 @@ from typing import Any
 
 from include.sample_data.generate import HEADER, GeneratedFile, bad_case_files, good_files
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DAG_ID = "sales_pipeline"
 MB = 1024 * 1024
