@@ -15,13 +15,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from benchmarks.common import local_spark
+from benchmarks.services import mysql_login, scratch_database
 from salesflow.config import load_settings
 from salesflow.db import connect
-from salesflow.sql import identifier, render
+from salesflow.sql import render
 from spark_jobs.transform import FACT_COLUMNS, FACT_KEY, write_load_csv
 
 
@@ -46,6 +49,71 @@ def facts(spark: SparkSession, rows: int):
     )
 
 
+JDBC_FLAGS = {
+    "spark_jdbc_rewrite_batched_2_partitions": "rewriteBatchedStatements=true",
+    "spark_jdbc_bulk_stmts_2_partitions": "useBulkStmts=true",
+}
+EXECUTEMANY_ROWS = 200_000  # at most; the time is scaled to all rows
+BATCH = 10_000
+
+
+def fresh_table(settings: Any) -> None:
+    """The real ``sales`` table (primary key and month index), empty."""
+    with connect(settings) as conn, conn.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS sales")
+        ddl = render("schema/003_sales_and_marts.sql", settings.tables)
+        cursor.execute(ddl.split(";")[0].split("\n", 3)[3])
+
+
+def time_load_data(settings: Any, parts: list[Path]) -> float:
+    fresh_table(settings)
+    with connect(settings) as conn, conn.cursor() as cursor:
+        started = time.perf_counter()
+        for part in parts:
+            cursor.execute(render("load/load_sales.sql", settings.tables), (str(part),))
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def time_spark_jdbc(data: DataFrame, settings: Any, flags: str) -> float:
+    fresh_table(settings)
+    login = mysql_login()
+    started = time.perf_counter()
+    data.repartition(2).write.format("jdbc").mode("append").options(
+        url=f"jdbc:mysql://{login['host']}:{login['port']}/{settings.database}?{flags}",
+        driver=settings.jdbc_driver, dbtable="sales", user=login["user"], password=login["password"],
+        batchsize=str(BATCH), isolationLevel="READ_COMMITTED",
+    ).save()  # fmt: skip
+    return time.perf_counter() - started
+
+
+def time_executemany(settings: Any, data: DataFrame, rows: int) -> float:
+    """``executemany`` in 10,000-row batches of up to EXECUTEMANY_ROWS rows, scaled to `rows`."""
+    fresh_table(settings)
+    values = [tuple(r) for r in data.limit(min(rows, EXECUTEMANY_ROWS)).collect()]
+    placeholders = ", ".join(["%s"] * len(FACT_COLUMNS))
+    statement = f"INSERT INTO sales ({', '.join(FACT_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
+    with connect(settings) as conn, conn.cursor() as cursor:
+        started = time.perf_counter()
+        for start in range(0, len(values), BATCH):
+            cursor.executemany(statement, values[start : start + BATCH])
+        conn.commit()
+        return (time.perf_counter() - started) * rows / len(values)
+
+
+def measure(spark: SparkSession, settings: Any, rows: int, folder: Path) -> dict[str, float]:
+    data = facts(spark, rows).cache()
+    data.count()
+    started = time.perf_counter()
+    parts = write_load_csv(data, folder / "csv", FACT_KEY, partitions=2)
+    results = {"spark_write_csv_2_parts": time.perf_counter() - started}
+    results["load_data_local_infile"] = time_load_data(settings, parts)
+    for name, flags in JDBC_FLAGS.items():
+        results[name] = time_spark_jdbc(data, settings, flags)
+    results["executemany_10k_batches_scaled"] = time_executemany(settings, data, rows)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -53,69 +121,11 @@ def main() -> int:
     database = f"sf_measure_{os.getpid()}"
     os.environ["SALESFLOW__MYSQL__DATABASE"] = database
     settings = load_settings()
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.jars", settings.jdbc_jar)
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    connection = (
-        __import__("salesflow.db", fromlist=["mysql_hook"]).mysql_hook(None).get_connection("salesflow_mysql")
-    )
-    url = f"jdbc:mysql://{connection.host}:{connection.port or 3306}/{database}"
-    results: dict[str, float] = {}
-    with connect(settings, database=None) as conn, conn.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE `{identifier(database)}`")
+    spark = local_spark({"spark.jars": settings.jdbc_jar})
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            data = facts(spark, args.rows).cache()
-            data.count()
-            started = time.perf_counter()
-            parts = write_load_csv(data, Path(tmp) / "csv", FACT_KEY, partitions=2)
-            results["spark_write_csv_2_parts"] = time.perf_counter() - started
-
-            def fresh_table() -> None:
-                with connect(settings) as conn, conn.cursor() as cursor:
-                    cursor.execute("DROP TABLE IF EXISTS sales")
-                    ddl = render("schema/003_sales_and_marts.sql", settings.tables)
-                    cursor.execute(ddl.split(";")[0].split("\n", 3)[3])
-
-            fresh_table()
-            with connect(settings) as conn, conn.cursor() as cursor:
-                started = time.perf_counter()
-                for part in parts:
-                    cursor.execute(render("load/load_sales.sql", settings.tables), (str(part),))
-                conn.commit()
-                results["load_data_local_infile"] = time.perf_counter() - started
-
-            for name, flags in (
-                ("spark_jdbc_rewrite_batched_2_partitions", "rewriteBatchedStatements=true"),
-                ("spark_jdbc_bulk_stmts_2_partitions", "useBulkStmts=true"),
-            ):
-                fresh_table()
-                started = time.perf_counter()
-                data.repartition(2).write.format("jdbc").mode("append").options(
-                    url=f"{url}?{flags}", driver=settings.jdbc_driver, dbtable="sales", user=connection.login,
-                    password=connection.password or "", batchsize="10000", isolationLevel="READ_COMMITTED",
-                ).save()  # fmt: skip
-                results[name] = time.perf_counter() - started
-
-            fresh_table()
-            rows = [tuple(r) for r in data.limit(min(args.rows, 200_000)).collect()]
-            placeholders = ", ".join(["%s"] * len(FACT_COLUMNS))
-            statement = f"INSERT INTO sales ({', '.join(FACT_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
-            with connect(settings) as conn, conn.cursor() as cursor:
-                started = time.perf_counter()
-                for start in range(0, len(rows), 10_000):
-                    cursor.executemany(statement, rows[start : start + 10_000])
-                conn.commit()
-                results["executemany_10k_batches_scaled"] = (
-                    (time.perf_counter() - started) * args.rows / len(rows)
-                )
+        with scratch_database(database), tempfile.TemporaryDirectory() as tmp:
+            results = measure(spark, settings, args.rows, Path(tmp))
     finally:
-        with connect(settings, database=None) as conn, conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{identifier(database)}`")
         spark.stop()
     print(json.dumps({"rows": args.rows, "seconds": {k: round(v, 1) for k, v in results.items()}}, indent=2))
     return 0

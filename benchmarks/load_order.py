@@ -18,12 +18,16 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pymysql
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from benchmarks.common import local_spark
+from benchmarks.services import pymysql_connect, scratch_database
 from salesflow.config import load_settings
 from salesflow.sql import render
 from spark_jobs.transform import FACT_KEY, write_load_csv
@@ -70,6 +74,93 @@ TABLE_DDL = {
     "pk_and_month_index": "PRIMARY KEY (file_id, line_number), KEY ix_sales_month (sales_month)",
     "pk_only": "PRIMARY KEY (file_id, line_number)",
 }
+# name: (row order, table keys, session flags, load run 2 as well)
+SCENARIOS = {
+    "random_pk_ix": ("random", "pk_and_month_index", "", False),
+    "sorted_pk_ix": ("sorted", "pk_and_month_index", "", True),
+    "sorted_pk_ix_unique_checks_0": ("sorted", "pk_and_month_index", "unique_checks=0", True),
+    "sorted_pk_only": ("sorted", "pk_only", "", True),
+    "random_pk_only": ("random", "pk_only", "", True),
+}
+
+
+@dataclass(frozen=True)
+class Statements:
+    """transform.py's load statements on a plain ``sales`` table, and its DDL without the keys."""
+
+    load: str
+    delete: str
+    ddl: str  # with a {keys} placeholder
+
+    @classmethod
+    def render(cls, settings: Any, files: int) -> Statements:
+        tables = dataclasses.replace(settings.tables, sales="sales")
+        ddl = render("schema/003_sales_and_marts.sql", tables).split(";")[0]
+        ddl = ddl[ddl.index("CREATE TABLE") : ddl.index("PRIMARY KEY")].replace("IF NOT EXISTS ", "")
+        return cls(
+            load=render("load/load_sales.sql", tables),
+            delete=render("load/delete_sales_of_files.sql", tables, value_lists={"file_ids": files}),
+            ddl=ddl.replace("{", "{{").replace("}", "}}") + "{keys}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        )
+
+
+def write_parts(
+    orders: set[str], rows: int, files: int, folder: Path
+) -> tuple[dict[tuple[str, int], list[Path]], dict[str, float]]:
+    """The CSV parts of runs 1 and 2 in each row order, and the seconds Spark took for each."""
+    spark = local_spark({"spark.driver.memory": "2g"})
+    parts: dict[tuple[str, int], list[Path]] = {}
+    spark_seconds: dict[str, float] = {}
+    try:
+        for order in sorted(orders):
+            for run, first in ((1, 1), (2, 1 + files)):
+                started = time.perf_counter()
+                df = facts(spark, rows, files, first)
+                parts[order, run] = write_csv(df, folder / f"{order}_{run}", order == "sorted")
+                spark_seconds[f"{order}_run{run}"] = round(time.perf_counter() - started, 1)
+    finally:
+        spark.stop()
+    return parts, spark_seconds
+
+
+def load_run(conn: Any, statements: Statements, parts: list[Path], file_ids: list[int], rows: int) -> dict:
+    """One run as transform.py loads it: DELETE of its files, LOAD DATA of each part, COMMIT."""
+    started = time.perf_counter()
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(statements.delete, file_ids)
+            loaded = sum(cursor.execute(statements.load, (str(p),)) for p in parts)
+        load_done = time.perf_counter()
+        conn.commit()
+    except pymysql.MySQLError as error:
+        conn.rollback()
+        return {"aborted": f"aborted after {time.perf_counter() - started:.0f} s: {error}"}
+    entry: dict[str, Any] = {
+        "seconds": round(time.perf_counter() - started, 1),
+        "commit_seconds": round(time.perf_counter() - load_done, 1),
+    }
+    return entry if loaded == rows else {**entry, "rows": loaded}
+
+
+def run_scenario(conn: Any, name: str, statements: Statements, parts: dict, args: argparse.Namespace) -> dict:
+    order, keys, flags, second = SCENARIOS[name]
+    with conn.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS sales")
+        cursor.execute(statements.ddl.format(keys=TABLE_DDL[keys]))
+        cursor.execute("SET SESSION unique_checks=1, foreign_key_checks=1")
+        if flags:
+            cursor.execute(f"SET SESSION {flags}")
+        cursor.execute(f"SET SESSION max_statement_time={args.cap_seconds}")
+    entry: dict[str, float | str] = {}
+    for run in (1, 2) if second else (1,):
+        file_ids = list(range(1 + (run - 1) * args.files, 1 + run * args.files))
+        result = load_run(conn, statements, parts[order, run], file_ids, args.rows)
+        entry.update(
+            {f"run{run}" if key == "aborted" else f"run{run}_{key}": value for key, value in result.items()}
+        )
+        if "aborted" in result:
+            break
+    return entry
 
 
 def main() -> int:
@@ -79,85 +170,21 @@ def main() -> int:
     parser.add_argument("--scenarios", default="all", help="comma-separated scenario names")
     parser.add_argument("--cap-seconds", type=int, default=600, help="max_statement_time of a LOAD")
     args = parser.parse_args()
-    settings = load_settings()
-    database = f"sf_load_{os.getpid()}"
-    # name: (row order, table keys, session flags, load run 2 as well)
-    scenarios = {
-        "random_pk_ix": ("random", "pk_and_month_index", "", False),
-        "sorted_pk_ix": ("sorted", "pk_and_month_index", "", True),
-        "sorted_pk_ix_unique_checks_0": ("sorted", "pk_and_month_index", "unique_checks=0", True),
-        "sorted_pk_only": ("sorted", "pk_only", "", True),
-        "random_pk_only": ("random", "pk_only", "", True),
-    }
-    chosen = list(scenarios) if args.scenarios == "all" else args.scenarios.split(",")
+    chosen = list(SCENARIOS) if args.scenarios == "all" else args.scenarios.split(",")
+    statements = Statements.render(load_settings(), args.files)
     results: dict[str, dict[str, float | str]] = {}
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
-        spark = (
-            SparkSession.builder.master("local[2]")
-            .config("spark.ui.enabled", "false")
-            .config("spark.driver.memory", "2g")
-            .config("spark.sql.shuffle.partitions", "2")
-            .getOrCreate()
+        parts, spark_seconds = write_parts(
+            {SCENARIOS[s][0] for s in chosen}, args.rows, args.files, Path(tmp)
         )
-        parts: dict[tuple[str, int], list[Path]] = {}
-        spark_seconds: dict[str, float] = {}
-        for order in sorted({scenarios[s][0] for s in chosen}):
-            for run, first in ((1, 1), (2, 1 + args.files)):
-                started = time.perf_counter()
-                parts[order, run] = write_csv(
-                    facts(spark, args.rows, args.files, first),
-                    Path(tmp) / f"{order}_{run}",
-                    order == "sorted",
-                )
-                spark_seconds[f"{order}_run{run}"] = round(time.perf_counter() - started, 1)
-        spark.stop()
-
-        conn = pymysql.connect(
-            host="127.0.0.1", port=3306, user="root", password="", local_infile=True, autocommit=False
-        )
-        tables = dataclasses.replace(settings.tables, sales="sales")
-        statement = render("load/load_sales.sql", tables)
-        delete = render("load/delete_sales_of_files.sql", tables, value_lists={"file_ids": args.files})
-        ddl = render("schema/003_sales_and_marts.sql", tables).split(";")[0]
-        ddl = ddl[ddl.index("CREATE TABLE") : ddl.index("PRIMARY KEY")].replace("IF NOT EXISTS ", "")
-        ddl = ddl.replace("{", "{{").replace("}", "}}") + "{keys}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute(f"CREATE DATABASE {database}")
-                cursor.execute(f"USE {database}")
+        with scratch_database(f"sf_load_{os.getpid()}") as database:
+            conn = pymysql_connect(database, local_infile=True, autocommit=False)
+            try:
                 for name in chosen:
-                    order, keys, flags, second = scenarios[name]
-                    cursor.execute("DROP TABLE IF EXISTS sales")
-                    cursor.execute(ddl.format(keys=TABLE_DDL[keys]))
-                    cursor.execute("SET SESSION unique_checks=1, foreign_key_checks=1")
-                    if flags:
-                        cursor.execute(f"SET SESSION {flags}")
-                    cursor.execute(f"SET SESSION max_statement_time={args.cap_seconds}")
-                    entry: dict[str, float | str] = {}
-                    for run in (1, 2) if second else (1,):
-                        file_ids = list(range(1 + (run - 1) * args.files, 1 + run * args.files))
-                        started = time.perf_counter()
-                        try:
-                            cursor.execute(delete, file_ids)
-                            loaded = sum(cursor.execute(statement, (str(p),)) for p in parts[order, run])
-                            load_done = time.perf_counter()
-                            conn.commit()
-                        except pymysql.MySQLError as error:
-                            conn.rollback()
-                            entry[f"run{run}"] = (
-                                f"aborted after {time.perf_counter() - started:.0f} s: {error}"
-                            )
-                            break
-                        entry[f"run{run}_seconds"] = round(time.perf_counter() - started, 1)
-                        entry[f"run{run}_commit_seconds"] = round(time.perf_counter() - load_done, 1)
-                        if loaded != args.rows:
-                            entry[f"run{run}_rows"] = loaded
-                    results[name] = entry
-                    print(name, entry, flush=True)
-        finally:
-            with conn.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS {database}")
-            conn.close()
+                    results[name] = run_scenario(conn, name, statements, parts, args)
+                    print(name, results[name], flush=True)
+            finally:
+                conn.close()
     print(json.dumps({"rows": args.rows, "spark_csv_seconds": spark_seconds, "load": results}, indent=2))
     return 0
 
