@@ -6,10 +6,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date
 
+from benchmarks.common import BenchError
 from include.sample_data.generate import GeneratedFile, bad_case_files, good_files
 
 START_MONTH = date(2024, 1, 1)
 MONTHS = 3  # the end-to-end mode spreads its rows over this many months
+HISTORY_SEED_OFFSET = 1000  # the history's seed is the file's plus this: other names, other rows
 
 
 @dataclass
@@ -49,3 +51,30 @@ def spread(rows: int, files: int, seed: int, bad_cases: bool) -> Input:
     """`rows` good rows in `files` files over MONTHS months, and the generator's bad files if asked."""
     good = good_files(rows, files, seed, START_MONTH, MONTHS)
     return Input(files=good + (bad_case_files(seed, START_MONTH) if bad_cases else []), good=good)
+
+
+def one_month(rows: int, files: int, seed: int) -> Input:
+    """`rows` good rows in `files` files, every row in START_MONTH."""
+    good = good_files(rows, files, seed, START_MONTH, 1)
+    return Input(files=good, good=good)
+
+
+@dataclass
+class HistoryInput:
+    """The file the history mode times, and the history loaded before it: the same month, other rows."""
+
+    file: Input
+    history: Input
+
+    @classmethod
+    def make(cls, rows: int, files: int, history_facts: int, history_files: int, seed: int) -> HistoryInput:
+        made = cls(
+            one_month(rows, files, seed), one_month(history_facts, history_files, seed + HISTORY_SEED_OFFSET)
+        )
+        names = {f.name for f in made.file.files} & {f.name for f in made.history.files}
+        shared = set(made.file.md5.values()) & set(made.history.md5.values())
+        if names or shared:  # the ledger would skip them as duplicates: the file would not be new
+            raise BenchError(
+                f"the file and the history share {len(names)} name(s) and {len(shared)} content(s)"
+            )
+        return made

@@ -56,6 +56,18 @@ def floors_medians(repeats: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def history_medians(repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    """The history mode: each case's medians; the ratio is the busy median over the empty one."""
+    empty = run_medians([r["empty"] for r in repeats])
+    busy = run_medians([r["busy"] for r in repeats])
+    return {
+        "empty": empty,
+        "busy": busy,
+        "ratio": round(busy["e2e_seconds"] / empty["e2e_seconds"], 2),
+        "median_of_repeat_ratios": _median([r["ratio"] for r in repeats]),
+    }
+
+
 # --------------------------------------------------------------------------------------------------
 # The table
 
@@ -113,6 +125,25 @@ def floors_table(report: dict[str, Any]) -> str:
         ("ratio e2e / floors", ("ratio",), ("ratio",), ".1f"),
     ]
     columns = [(f"r{r['repeat']}", r, False) for r in repeats] + [("median", median, True)]
+    return grid(columns, metrics)
+
+
+def history_table(report: dict[str, Any]) -> str:
+    """Each repeat's empty and busy runs side by side, then the medians; the ratio under the busy ones."""
+    repeats, median = report["repeats"], report["median"]
+    columns: list[tuple[str, dict[str, Any], bool]] = []
+    for r in repeats:
+        columns += [
+            (f"r{r['repeat']} empty", r["empty"], False),
+            (f"r{r['repeat']} busy", {**r["busy"], "ratio": r["ratio"]}, False),
+        ]
+    columns += [
+        ("median empty", median["empty"], True),
+        ("median busy", {**median["busy"], "ratio": median["ratio"]}, True),
+    ]
+    task_ids = list(dict.fromkeys([*median["empty"]["tasks_seconds"], *median["busy"]["tasks_seconds"]]))
+    runs = [r[case] for r in repeats for case in ("empty", "busy")]
+    metrics = [*run_metrics(runs, task_ids), ("ratio busy / empty", ("ratio",), ("ratio",), ".2f")]
     return grid(columns, metrics)
 
 

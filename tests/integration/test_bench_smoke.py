@@ -1,4 +1,4 @@
-"""The benchmark script runs end to end at a tiny size and writes its JSON.
+"""The benchmark script runs end to end at a tiny size, in both modes, and writes its JSON.
 
 No timing thresholds here: the numbers are only checked to be present and sane. The benchmark starts
 its own moto servers (free ports), its own scratch databases (``sf_bench_<its pid>_<case>``) and its
@@ -22,6 +22,7 @@ from tests.conftest import mysql_connection
 pytestmark = pytest.mark.e2e
 
 ROWS, FILES = 2000, 2
+HISTORY_FACTS, HISTORY_ROWS = 2000, 200
 
 
 @dataclass(frozen=True)
@@ -129,4 +130,50 @@ def test_bench_runs_and_writes_its_json(tmp_path, dag):
 
     # Everything it started is gone: its scratch database and its work folders.
     assert_dropped(run["database"])
+    assert not list(tmp_path.glob("tmp-*"))
+
+
+def test_bench_history_mode_times_the_file_on_an_empty_and_a_busy_month(tmp_path, dag):
+    result, report = run_bench(
+        tmp_path,
+        "--history",
+        "--history-facts",
+        str(HISTORY_FACTS),
+        "--history-files",
+        "2",
+        "--rows",
+        str(HISTORY_ROWS),
+    )
+    assert "ratio busy / empty" in result.stdout
+    assert report["parameters"] == {
+        "rows": HISTORY_ROWS,
+        "files": 1,
+        "history_facts": HISTORY_FACTS,
+        "history_files": 2,
+        "repeat": 1,
+        "seed": 42,
+        "history_seed": 1042,
+        "month": "2024-01",
+    }
+    [repeat] = report["repeats"]
+    empty, busy = repeat["empty"], repeat["busy"]
+    for run in (empty, busy):
+        check_run(run, dag)
+        assert run["ledger"]["good_rows_loaded"] == HISTORY_ROWS
+    assert empty["ledger"]["rows_loaded_all_files"] == HISTORY_ROWS
+    assert empty["ledger"]["files_by_status"] == {"LOADED": 1}
+    # The busy run's month already held the history, loaded by a DAG run of its own before it.
+    assert busy["history_run"]["facts_in_month_before"] == HISTORY_FACTS
+    assert busy["history_run"]["files"] == 2 and busy["history_run"]["e2e_seconds"] > 0
+    assert busy["ledger"]["rows_loaded_all_files"] == HISTORY_FACTS + HISTORY_ROWS
+    assert busy["ledger"]["files_by_status"] == {"LOADED": 3}
+    assert len({empty["run_id"], busy["history_run"]["run_id"], busy["run_id"]}) == 3  # a date each
+
+    assert repeat["ratio"] == pytest.approx(busy["e2e_seconds"] / empty["e2e_seconds"], abs=0.01)
+    median = report["median"]
+    assert median["empty"]["e2e_seconds"] == empty["e2e_seconds"]
+    assert median["busy"]["e2e_seconds"] == busy["e2e_seconds"]
+    assert median["ratio"] == pytest.approx(busy["e2e_seconds"] / empty["e2e_seconds"], abs=0.01)
+
+    assert_dropped(empty["database"], busy["database"])
     assert not list(tmp_path.glob("tmp-*"))
