@@ -1,4 +1,4 @@
-"""What every part of the benchmarks shares: the one error, where the project is, a unit, local Spark."""
+"""What the benchmarks share: the one error, where the project is, a unit, local Spark, the facts DDL."""
 
 from __future__ import annotations
 
@@ -23,3 +23,13 @@ def local_spark(conf: dict[str, str] | None = None) -> Any:
     for key, value in {"spark.sql.shuffle.partitions": "2", **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def sales_table_ddl(tables: Any) -> str:
+    """The facts table's ``CREATE TABLE`` from the schema file, without its comments."""
+    from salesflow.sql import render
+
+    text = render("schema/003_sales_and_marts.sql", tables)
+    sql = "\n".join(line.split("--", 1)[0].rstrip() for line in text.splitlines())
+    start = sql.index("CREATE TABLE")
+    return sql[start : sql.index(";", start)]

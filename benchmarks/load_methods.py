@@ -20,7 +20,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from benchmarks.common import local_spark
+from benchmarks.common import local_spark, sales_table_ddl
 from benchmarks.services import mysql_login, scratch_database
 from salesflow.config import load_settings
 from salesflow.db import connect
@@ -61,8 +61,7 @@ def fresh_table(settings: Any) -> None:
     """The real ``sales`` table (primary key and month index), empty."""
     with connect(settings) as conn, conn.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS sales")
-        ddl = render("schema/003_sales_and_marts.sql", settings.tables)
-        cursor.execute(ddl.split(";")[0].split("\n", 3)[3])
+        cursor.execute(sales_table_ddl(settings.tables))
 
 
 def time_load_data(settings: Any, parts: list[Path]) -> float:

@@ -26,7 +26,7 @@ import pymysql
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from benchmarks.common import local_spark
+from benchmarks.common import local_spark, sales_table_ddl
 from benchmarks.services import pymysql_connect, scratch_database
 from salesflow.config import load_settings
 from salesflow.sql import render
@@ -95,8 +95,8 @@ class Statements:
     @classmethod
     def render(cls, settings: Any, files: int) -> Statements:
         tables = dataclasses.replace(settings.tables, sales="sales")
-        ddl = render("schema/003_sales_and_marts.sql", tables).split(";")[0]
-        ddl = ddl[ddl.index("CREATE TABLE") : ddl.index("PRIMARY KEY")].replace("IF NOT EXISTS ", "")
+        ddl = sales_table_ddl(tables)
+        ddl = ddl[: ddl.index("PRIMARY KEY")].replace("IF NOT EXISTS ", "")
         return cls(
             load=render("load/load_sales.sql", tables),
             delete=render("load/delete_sales_of_files.sql", tables, value_lists={"file_ids": files}),
