@@ -71,9 +71,8 @@ def run_bench(tmp_path, *arguments: str) -> tuple[subprocess.CompletedProcess, d
 def check_run(run: dict, dag: DagShape) -> None:
     """A measured DAG run: every task with its state and time, the Spark ones marked, memory sampled."""
     assert run["e2e_seconds"] > 0 and run["airflow_command_seconds"] >= run["e2e_seconds"]
-    assert run["rows_per_second"] == pytest.approx(
-        run["ledger"]["good_rows_loaded"] / run["e2e_seconds"], rel=0.01
-    )
+    rows_per_second = run["ledger"]["good_rows_loaded"] / run["e2e_seconds"]
+    assert run["rows_per_second"] == pytest.approx(rows_per_second, rel=0.01, abs=0.05)  # rounded to 0.1
     assert set(run["tasks"]) == dag.task_ids
     for task_id, task in run["tasks"].items():
         assert task["state"] == ("skipped" if task_id in dag.skipped else "success"), task_id
