@@ -223,7 +223,7 @@ class Sandbox:
         return time.perf_counter() - started
 
 
-def _overrides(sitting: Sitting, tag: str, scratch: Path) -> dict[str, str]:
+def _overrides(tag: str, scratch: Path) -> dict[str, str]:
     name = f"{os.getpid()}_{tag}".lower()
     return {
         "SALESFLOW__MYSQL__DATABASE": f"sf_bench_{name}".replace("-", "_"),
@@ -257,7 +257,7 @@ def sandbox(sitting: Sitting, tag: str) -> Iterator[Sandbox]:
     scratch.mkdir(parents=True)
     logs = sitting.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    overrides = _overrides(sitting, tag, scratch)
+    overrides = _overrides(tag, scratch)
     os.environ.update(overrides)
     box = Sandbox(tag, scratch, logs, sitting.stem, load_settings(), {}, None)
     moto = MotoServer(log_path=box.log("moto"))
