@@ -1,5 +1,5 @@
 # salesflow: the targets a newcomer looks for. Each installs what is missing first.
-.PHONY: help demo test test-heavy airflow airflow-stop bench lint format data clean
+.PHONY: help demo test test-heavy airflow airflow-stop bench bench-history lint format data clean
 
 help:
 	@echo "make demo    run the pipeline end to end on generated data (local S3, MySQL, Spark)"
@@ -7,6 +7,7 @@ help:
 	@echo "make test-heavy  the long suites: real Airflow scheduler, Spark cluster, fault injection"
 	@echo "make airflow       a real Airflow (UI, scheduler, triggerer) with the DAGs; make airflow-stop"
 	@echo "make bench   the DAG end to end against this machine's floors (ROWS=, FILES=, REPEAT=)"
+	@echo "make bench-history  a file into an empty month and a month with HISTORY_FACTS= facts (ROWS=)"
 	@echo "make lint    ruff check and format check"
 	@echo "make data    write sample CSV files to var/data (ROWS=, FILES=, SEED=)"
 	@echo "make clean   remove var/ (local runs, demo state, Airflow home)"
@@ -30,6 +31,11 @@ airflow-stop:
 # Defaults (400000 rows, 4 files, 3 repeats) are in scripts/bench.sh; results go to var/bench.
 bench:
 	scripts/bench.sh
+
+# Issue 10: a 10,000-row file into an empty month and into one holding 2,000,000 facts (3 repeats).
+# make bench-history HISTORY_FACTS=1000000 ROWS=10000 REPEAT=1; the same as MODE=history make bench.
+bench-history:
+	scripts/bench.sh --history
 
 lint:
 	scripts/bootstrap.sh

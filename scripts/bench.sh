@@ -3,13 +3,26 @@
 # this machine's floors (S3 download, CSV parse, LOAD DATA of the same rows); medians of REPEAT runs.
 #   ROWS=5000000 FILES=10 make bench          big files
 #   ROWS=200000 FILES=10000 make bench        many small files
+# make bench-history (or MODE=history make bench): a ROWS-row file (default 10000) of one month on an
+# empty database, and into the same month already holding HISTORY_FACTS facts (default 2000000, in
+# HISTORY_FILES files, default 10, loaded by a DAG run first); the ratio busy / empty.
 # Results (JSON) and logs go to var/bench (BENCH_OUT=). Extra arguments go to the benchmark
-# (e.g. --bad-cases, --seed 7). Each repeat starts its own moto server on a free port and its own
+# (e.g. --bad-cases, --seed 7). Each case starts its own moto server on a free port and its own
 # scratch database, and stops or drops them at the end, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${MODE:-floors}
+for arg in "$@"; do
+  if [ "$arg" = "--history" ]; then mode=history; fi
+done
+case "$mode" in
+  floors) args=(--rows "${ROWS:-400000}" --files "${FILES:-4}") ;;
+  history) args=(--history --rows "${ROWS:-10000}" --files "${FILES:-1}"
+                 --history-facts "${HISTORY_FACTS:-2000000}" --history-files "${HISTORY_FILES:-10}") ;;
+  *) echo "bench: MODE is floors (the default) or history, not '$mode'" >&2; exit 2 ;;
+esac
 scripts/bootstrap.sh
 source scripts/env.sh
 python -m salesflow.cli check-mysql >/dev/null || exit 3
-exec python -m include.benchmarks.pipeline --rows "${ROWS:-400000}" --files "${FILES:-4}" \
-  --repeat "${REPEAT:-3}" --out "${BENCH_OUT:-$SALESFLOW_ROOT/var/bench}" "$@"
+exec python -m benchmarks.pipeline "${args[@]}" --repeat "${REPEAT:-3}" \
+  --out "${BENCH_OUT:-$SALESFLOW_ROOT/var/bench}" "$@"

@@ -16,18 +16,16 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from include.local_s3 import MotoServer
 from tests.support.services import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, mysql_connection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,47 +65,19 @@ os.environ["AIRFLOW_CONN_SALESFLOW_MYSQL"] = json.dumps(
 os.environ["AIRFLOW_CONN_SALESFLOW_SPARK"] = json.dumps({"conn_type": "spark", "host": "local[2]"})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on loopback for the whole session; stopped by its PID."""
-    port = _free_port()
-    log = (_TMP / "moto.log").open("wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto server did not start, see {_TMP / 'moto.log'}") from None
-            time.sleep(0.1)
-    os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "sf-test-access-key",
-            "password": "sf-test-secret-key",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-    )
-    yield endpoint
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    """A moto S3 server on a free loopback port for the whole session; stopped by its PID."""
+    with MotoServer(log_path=_TMP / "moto.log") as server:
+        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "sf-test-access-key",
+                "password": "sf-test-secret-key",
+                "extra": {"endpoint_url": server.endpoint, "region_name": "us-east-1"},
+            }
+        )
+        yield server.endpoint
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from salesflow.config import Tables
@@ -30,8 +31,8 @@ def identifier(name: str) -> str:
 
 
 @cache
-def _read(relative_path: str) -> str:
-    return _strip_leading_comments((SQL_DIR / relative_path).read_text())
+def _read(relative_path: str, root: Path = SQL_DIR) -> str:
+    return _strip_leading_comments((root / relative_path).read_text())
 
 
 def render(
@@ -41,11 +42,12 @@ def render(
     value_lists: dict[str, int] | None = None,
     value_rows: dict[str, tuple[int, int]] | None = None,
     identifiers: dict[str, str] | None = None,
+    root: Path = SQL_DIR,
 ) -> str:
     """The statement(s) in ``include/sql/<relative_path>`` with the table names filled in.
 
     ``identifiers`` fills other placeholders with names (a table or column the caller picks), each
-    checked like a table name.
+    checked like a table name. ``root`` is the folder of SQL files (the benchmarks keep their own).
 
     ``value_lists`` maps a placeholder to a count: it becomes that many ``%s`` (for ``IN (...)``).
     ``value_rows`` maps a placeholder to (rows, columns): it becomes ``SELECT %s, %s UNION ALL
@@ -62,7 +64,7 @@ def render(
         if rows < 1 or columns < 1:
             raise ValueError(f"{name}: a row list needs at least one row and one column")
         names[name] = " UNION ALL ".join(["SELECT " + ", ".join(["%s"] * columns)] * rows)
-    return _read(relative_path).format(**names)
+    return _read(relative_path, root).format(**names)
 
 
 def _strip_leading_comments(sql: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from include.local_s3 import free_ports
 from include.sample_data.generate import bad_case_files, good_files
 from salesflow.paths import PROJECT_ROOT
 from tests.support.e2e import expected_marts, marts, query, upload, valid_rows
@@ -36,12 +36,6 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
 ]
 RUN_TIMEOUT_SECONDS = 420
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Api:
@@ -104,7 +98,7 @@ def stack(tmp_path_factory, mysql_database):
 
     tag = uuid.uuid4().hex[:6]
     state = tmp_path_factory.mktemp("airflow-stack")
-    port, s3_port = free_port(), free_port()
+    port, s3_port = free_ports(2)
     env = {
         **os.environ,
         "SALESFLOW_AIRFLOW_STATE": str(state),

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -22,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from include.local_s3 import free_ports
 from include.sample_data.generate import bad_case_files, good_files
 from salesflow.db import connect
 from salesflow.ledger import FileLedger
@@ -49,19 +48,10 @@ class Cluster:
             return json.load(response)
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (all held open together, so no two are the same)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
 @pytest.fixture(scope="module")
 def spark_cluster(tmp_path_factory) -> Iterator[Cluster]:
     """A master and one worker on free loopback ports; stopped by PID at the end, pass or fail."""
-    master_port, ui_port, worker_ui_port = _free_ports(3)
+    master_port, ui_port, worker_ui_port = free_ports(3)
     state_dir = tmp_path_factory.mktemp("spark-cluster")
     env = {
         **os.environ,

@@ -606,6 +606,20 @@ def test_dockerfile_bakes_in_the_project_where_airflow_and_salesflow_look():
     assert container_project_root() == AIRFLOW_HOME
 
 
+def test_development_tooling_stays_out_of_the_image():
+    """The benchmarks, tests and scripts are neither sent to the build nor copied into the image."""
+    ignored = {
+        line.strip().rstrip("/")
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    copied = copies(final_stage())
+    for folder in ("benchmarks", "tests", "scripts"):
+        assert (PROJECT_ROOT / folder).is_dir(), folder
+        assert folder in ignored, f"{folder}/ is not in .dockerignore"
+        assert not any(source.split("/")[0] == folder for source in copied), f"{folder}/ is copied"
+
+
 def test_dockerfile_installs_the_pinned_requirements():
     stage = final_stage()
     target = copies(stage).get(REQUIREMENTS.name)

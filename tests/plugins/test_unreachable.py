@@ -6,14 +6,14 @@ import json
 
 import pytest
 
+from include.local_s3 import free_port
 from salesflow.db import DatabaseUnavailableError, connect
 from salesflow.pipeline import claim_new_files
 from salesflow.storage import StorageUnavailableError
-from tests.conftest import _free_port
 
 
 def test_s3_not_answering_names_the_endpoint_and_claims_nothing(monkeypatch, settings, db):
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     monkeypatch.setenv(
         "AIRFLOW_CONN_SALESFLOW_S3",
         json.dumps({"conn_type": "aws", "login": "k", "password": "sf-secret-value",
@@ -33,7 +33,7 @@ def test_s3_not_answering_names_the_endpoint_and_claims_nothing(monkeypatch, set
 
 
 def test_mysql_not_answering_names_the_endpoint(monkeypatch, settings):
-    port = _free_port()
+    port = free_port()
     monkeypatch.setenv(
         "AIRFLOW_CONN_SALESFLOW_MYSQL",
         json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "port": port, "login": "app",

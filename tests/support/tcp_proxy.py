@@ -10,13 +10,13 @@ import contextlib
 import socket
 import threading
 
+from include.local_s3 import free_port
+
 
 class TcpProxy:
     def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
         self._listener: socket.socket | None = None

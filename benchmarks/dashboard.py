@@ -1,7 +1,7 @@
 """Measures the dashboard's endpoints on a database of production size (the README quotes it).
 
-    python -m include.benchmarks.dashboard                 # 100,000 ledger rows, 2,000 runs, 5M facts
-    python -m include.benchmarks.dashboard --facts 500000  # a quicker look
+    python -m benchmarks.dashboard                 # 100,000 ledger rows, 2,000 runs, 5M facts
+    python -m benchmarks.dashboard --facts 500000  # a quicker look
 
 It fills a scratch MySQL database with ``INSERT ... SELECT`` from a digits table (no data crosses
 the network: 5 million facts take about a minute), adds the Airflow runs to a scratch metadata DB
@@ -16,20 +16,21 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from include.local_s3 import MotoServer, free_port
 from salesflow.db import connect, execute_script, init_database
 from salesflow.sql import identifier, render
+
+BENCH_SQL = Path(__file__).resolve().parent / "sql"
 
 RUN_SPACING_HOURS = 8  # 2,000 runs about three a day: some 22 months of history
 FACTS_PER_STATEMENT = 1_000_000  # facts.sql counts with six digits
@@ -71,35 +72,6 @@ def isolate(workdir: Path, s3_port: int) -> None:
     (workdir / "airflow").mkdir(parents=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def moto_server(port: int, log: Path) -> Iterator[None]:
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto did not start, see {log}") from None
-                time.sleep(0.1)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 @contextmanager
 def timed(what: str) -> Iterator[None]:
     start = time.monotonic()
@@ -109,8 +81,8 @@ def timed(what: str) -> Iterator[None]:
 
 # ----------------------------------------------------------------------------------- the data
 def run_sql(conn: Any, name: str, tables: Any, params: dict[str, Any] | None = None) -> None:
-    """One statement of include/sql/benchmarks/dashboard with named values, or a whole script."""
-    statement = render(f"benchmarks/dashboard/{name}.sql", tables)
+    """One statement of benchmarks/sql/dashboard with named values, or a whole script."""
+    statement = render(f"dashboard/{name}.sql", tables, root=BENCH_SQL)
     if params is None:
         execute_script(conn, statement)
         return
@@ -212,7 +184,7 @@ def measure(settings: Any, repeat: int) -> dict[str, dict[str, float]]:
 
 def sizes(conn: Any, tables: Any) -> dict[str, int]:
     with conn.cursor() as cursor:
-        cursor.execute(render("benchmarks/dashboard/sizes.sql", tables))
+        cursor.execute(render("dashboard/sizes.sql", tables, root=BENCH_SQL))
         names = [column[0] for column in cursor.description]
         return dict(zip(names, (int(v) for v in cursor.fetchone()), strict=True))
 
@@ -247,7 +219,7 @@ def main() -> int:
 
     settings = load_settings()
     try:
-        with moto_server(s3_port, workdir / "moto.log"):
+        with MotoServer(s3_port, workdir / "moto.log"):
             init_database(settings)
             with connect(settings) as conn:
                 build(args, settings, conn)

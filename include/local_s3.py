@@ -1,0 +1,225 @@
+"""The local S3 endpoint of development: a moto server on loopback, started and stopped by its PID.
+
+    python -m include.local_s3 start [PORT] [PIDFILE]    (what scripts/moto.sh runs)
+    python -m include.local_s3 stop [PIDFILE]
+
+    with MotoServer(log_path=...) as server:            (tests/conftest.py, the benchmarks)
+        server.endpoint                                   -> http://127.0.0.1:<a free port>
+
+Why here: the test fixtures, the benchmarks (``benchmarks/``, outside the image) and the shell
+scripts (``scripts/moto.sh`` for ``make demo`` and ``make airflow``) all need the same server, and
+``include/`` is the one package all of them import already (``include.sample_data`` is shared the
+same way). Under ``tests/`` the benchmarks and the scripts would import test code; under
+``benchmarks/`` the tests and the scripts would import the benchmarks; under ``plugins/salesflow``
+Airflow would load a development tool with the pipeline. In the image it is one small file that
+nothing imports, and moto is installed there anyway (requirements.txt).
+
+Stopping is by PID only, never by name: a PID file whose process is no longer a moto server (the PID
+reused) is removed without signalling anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+DEFAULT_PORT = 5055
+DEFAULT_PIDFILE = ROOT / "var" / "moto.pid"
+START_SECONDS = 30.0
+STOP_SECONDS = 10.0
+MOTO_SERVER = "moto_server"
+
+
+class MotoStartError(RuntimeError):
+    """The moto server did not come up; the message names its log."""
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it)."""
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open together, so no two are the same)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def answers(endpoint: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_moto(pid: int) -> bool:
+    """The process is a moto server (so a stale PID file never leads to signalling another process)."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return _alive(pid)  # no /proc (not Linux): trust the PID file
+    return any(Path(part.decode(errors="replace")).name == MOTO_SERVER for part in command[:2])
+
+
+def stop_pid(pid: int, timeout: float = STOP_SECONDS) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; only if the PID is a moto server."""
+    if not _is_moto(pid):
+        return
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reaps it when it is our own child
+            if not _alive(pid):
+                return
+            time.sleep(0.05)
+
+
+class MotoServer:
+    """A moto S3 server on loopback (a free port unless one is given), in a session of its own.
+
+    ``start()`` returns the endpoint once the server answers; ``stop()`` stops it by its PID. As a
+    context manager it does both. The server outlives this object only if ``stop()`` is never called
+    (what ``python -m include.local_s3 start`` wants).
+    """
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def start(self, timeout: float = START_SECONDS) -> str:
+        self.port = self.port or free_port()
+        command = [str(Path(sys.executable).parent / MOTO_SERVER), "-H", HOST, "-p", str(self.port)]
+        with ExitStack() as stack:
+            log = stack.enter_context(self.log_path.open("wb")) if self.log_path else subprocess.DEVNULL
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while not answers(self.endpoint):
+            if self.process.poll() is not None:
+                raise MotoStartError(
+                    f"the moto server on port {self.port} failed to start, see {self.log_path}"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise MotoStartError(
+                    f"the moto server is not answering on {self.endpoint}, see {self.log_path}"
+                )
+            time.sleep(0.1)
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> MotoServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def start_detached(port: int, pidfile: Path) -> int:
+    """Starts a server that outlives this process, its PID in `pidfile`, its log beside it."""
+    pid = _read_pid(pidfile)
+    if pid is not None and _is_moto(pid):
+        print(f"moto: already running (pid {pid})")
+        return 0
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    server = MotoServer(port, Path(str(pidfile).removesuffix(".pid") + ".log"))
+    try:
+        server.start()
+    except MotoStartError as error:
+        print(f"moto: {error}", file=sys.stderr)
+        return 1
+    pidfile.write_text(f"{server.pid}\n")
+    print(f"moto: S3 on {server.endpoint} (pid {server.pid})")
+    return 0
+
+
+def stop_detached(pidfile: Path) -> int:
+    """Stops the server of `pidfile` (if it is one) and removes the file."""
+    if not pidfile.exists():
+        return 0
+    pid = _read_pid(pidfile)
+    if pid is not None:
+        stop_pid(pid)
+    pidfile.unlink(missing_ok=True)
+    print("moto: stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/moto.sh", description="The local S3 endpoint (moto).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    start = commands.add_parser("start", help="start a moto server in the background")
+    start.add_argument("port", nargs="?", type=int, default=DEFAULT_PORT)
+    start.add_argument("pidfile", nargs="?", type=Path, default=DEFAULT_PIDFILE)
+    stop = commands.add_parser("stop", help="stop the server of a PID file")
+    stop.add_argument("pidfile", nargs="?", type=Path, default=DEFAULT_PIDFILE)
+    args = parser.parse_args(argv)
+    if args.command == "start":
+        return start_detached(args.port, args.pidfile)
+    return stop_detached(args.pidfile)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
