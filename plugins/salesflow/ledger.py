@@ -263,6 +263,18 @@ class FileLedger:
         self.conn.commit()
         return found
 
+    def superseded_of(self, bucket: str, keys: Sequence[str]) -> list[LedgerEntry]:
+        """The SUPERSEDED versions of these keys (batched)."""
+        found: list[LedgerEntry] = []
+        unique = sorted(set(keys))
+        with self.conn.cursor() as cursor:
+            for start in range(0, len(unique), CLAIM_BATCH):
+                batch = unique[start : start + CLAIM_BATCH]
+                cursor.execute(self._sql("superseded_of_keys", object_keys=len(batch)), (bucket, *batch))
+                found += [LedgerEntry.from_row(row) for row in cursor.fetchall()]
+        self.conn.commit()
+        return found
+
     def get(self, ids: Sequence[int]) -> list[LedgerEntry]:
         rows: list[Any] = []
         with self.conn.cursor() as cursor:

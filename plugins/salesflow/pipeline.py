@@ -23,6 +23,8 @@ from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, StatusMove
 from salesflow.paths import rebase_key, relative_key, sanitize_name
 from salesflow.storage import (
     ObjectChangedError,
+    ObjectVersion,
+    copy_version,
     download_version,
     first_alone_then_pooled,
     list_versions,
@@ -520,9 +522,15 @@ def archive_loaded_files(settings: Settings, run_id: str) -> dict[str, str]:
 
 
 def archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
-    """Move the entries' versions to the processed prefix: the first alone, then from a thread pool."""
+    """Move the entries' versions to the processed prefix: the first alone, then from a thread pool.
+
+    A corrected file (same key, new bytes) would replace its earlier version's copy there: that
+    copy is kept first, beside it, under ``<key>.superseded-<ledger id>`` (no source file is lost
+    without bucket versioning).
+    """
     hook = s3_hook()
     hook.get_conn()  # one S3 client, shared by the threads
+    keep_superseded_copies(settings, hook, entries)
 
     def move(entry: LedgerEntry) -> str:
         destination = rebase_key(entry.object_key, settings.prefixes.source, settings.prefixes.processed)
@@ -532,6 +540,25 @@ def archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
 
     outcomes = first_alone_then_pooled(move, entries, lambda _d, _r: None, "archive_files")
     return {entry.object_key: moved for entry, moved in zip(entries, outcomes, strict=True)}
+
+
+def keep_superseded_copies(settings: Settings, hook: Any, entries: list[LedgerEntry]) -> None:
+    """Copy each earlier version's archived file aside before the new version takes its key."""
+    if not entries:
+        return
+    with connect(settings) as conn:
+        superseded = FileLedger(conn, settings.tables).superseded_of(
+            settings.bucket, [e.object_key for e in entries]
+        )
+    for old in superseded:
+        archived = rebase_key(old.object_key, settings.prefixes.source, settings.prefixes.processed)
+        kept = copy_version(
+            hook,
+            settings.bucket,
+            ObjectVersion(archived, old.etag, old.size_bytes),
+            f"{archived}.superseded-{old.id}",
+        )
+        log.info("archive: the earlier version %d of %s: %s", old.id, old.object_key, kept)
 
 
 def move_to_error_prefix(settings: Settings, entries: list[LedgerEntry]) -> None:

@@ -237,6 +237,29 @@ def object_exists(client: Any, bucket: str, key: str, etag: str | None = None) -
     return head is not None and (etag is None or head["ETag"].strip('"') == etag)
 
 
+def copy_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
+    """Copy one version to `destination_key` unless a copy is there already; safe to repeat.
+
+    Returns ``copied``, ``already_copied`` or ``not_there`` (the key holds no object, or another
+    version, so there is nothing of this version to copy).
+    """
+    client = hook.get_conn()
+    if object_exists(client, bucket, destination_key):
+        return "already_copied"
+    try:
+        client.copy_object(
+            Bucket=bucket,
+            Key=destination_key,
+            CopySource={"Bucket": bucket, "Key": version.key},
+            CopySourceIfMatch=f'"{version.etag}"',
+        )
+    except client.exceptions.ClientError as error:
+        if _code(error) not in NOT_THE_VERSION:
+            raise
+        return "not_there"
+    return "copied"
+
+
 def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
     """Move one claimed version to `destination_key` in the same bucket; safe to repeat.
 

@@ -295,3 +295,15 @@ def test_a_corrected_file_replaces_its_earlier_version(environment):
     assert query(settings, f"SELECT COUNT(*) FROM sales WHERE file_id = {old_id}") == [(0,)]
     assert query(settings, "SELECT COUNT(*) FROM sales") == [(500,)]
     assert marts(settings) == expected_marts(valid_rows([other, corrected]))
+    # Both versions' bytes are kept: the new one under its key, the earlier one beside it.
+    hook = s3_hook()
+    assert hook.read_key("sales_data_processed/daily_sales.csv", settings.bucket).encode() == corrected.content
+    kept = f"sales_data_processed/daily_sales.csv.superseded-{old_id}"
+    assert hook.read_key(kept, settings.bucket).encode() == first.content
+    # The superseded version's fact files are gone from the Parquet, the new version's are there.
+    parquet = [k for k in listing(settings.bucket) if k.startswith("sales_partitioned_data_mart/")]
+    assert not [k for k in parquet if f"/part-{old_id:010d}-" in k]
+    assert {k.split("/")[1] for k in parquet if f"/part-{new_id:010d}-" in k} == {
+        "sales_month=2024-05",
+        "sales_month=2024-06",
+    }
