@@ -24,7 +24,7 @@ PYTHON=$("$PYTHON" -c 'import sys; print(getattr(sys, "_base_executable", sys.ex
 stamp=.venv/.requirements.sha256
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  exit 0
+  exec scripts/spark_cds.sh
 fi
 echo "bootstrap: creating .venv from requirements.txt"
 if ! command -v uv >/dev/null 2>&1 && ! "$PYTHON" -m uv --version >/dev/null 2>&1; then
@@ -34,4 +34,6 @@ UV="uv"; command -v uv >/dev/null 2>&1 || UV="$PYTHON -m uv"
 [ -x .venv/bin/python ] || $UV venv -q --python "$PYTHON" .venv
 # --python, not VIRTUAL_ENV: "python -m uv" targets the interpreter that launched it otherwise.
 $UV pip install -q --python .venv/bin/python -r requirements.txt
+rm -f .venv/spark-cds.jsa  # built for the Spark the venv held before
 echo "$want" > "$stamp"
+exec scripts/spark_cds.sh

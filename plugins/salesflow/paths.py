@@ -12,6 +12,8 @@ INCLUDE_DIR = PROJECT_ROOT / "include"
 SQL_DIR = INCLUDE_DIR / "sql"
 CONFIG_DIR = INCLUDE_DIR / "config"
 SPARK_JOBS_DIR = PROJECT_ROOT / "spark_jobs"
+# The Spark driver's class-data-sharing archive, built by scripts/spark_cds.sh when present.
+SPARK_CDS_ARCHIVE = PROJECT_ROOT / ".venv" / "spark-cds.jsa"
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 

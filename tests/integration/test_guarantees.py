@@ -297,7 +297,9 @@ def test_a_corrected_file_replaces_its_earlier_version(environment):
     assert marts(settings) == expected_marts(valid_rows([other, corrected]))
     # Both versions' bytes are kept: the new one under its key, the earlier one beside it.
     hook = s3_hook()
-    assert hook.read_key("sales_data_processed/daily_sales.csv", settings.bucket).encode() == corrected.content
+    assert (
+        hook.read_key("sales_data_processed/daily_sales.csv", settings.bucket).encode() == corrected.content
+    )
     kept = f"sales_data_processed/daily_sales.csv.superseded-{old_id}"
     assert hook.read_key(kept, settings.bucket).encode() == first.content
     # The superseded version's fact files are gone from the Parquet, the new version's are there.
