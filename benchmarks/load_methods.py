@@ -105,7 +105,7 @@ def measure(spark: SparkSession, settings: Any, rows: int, folder: Path) -> dict
     data = facts(spark, rows).cache()
     data.count()
     started = time.perf_counter()
-    parts = write_load_csv(data, folder / "csv", FACT_KEY, partitions=2)
+    parts = write_load_csv(data, folder / "csv", FACT_KEY)
     results = {"spark_write_csv_2_parts": time.perf_counter() - started}
     results["load_data_local_infile"] = time_load_data(settings, parts)
     for name, flags in JDBC_FLAGS.items():

@@ -64,7 +64,7 @@ def facts(spark: SparkSession, rows: int, files: int, first_file_id: int) -> Dat
 
 def write_csv(df: DataFrame, path: Path, ordered: bool) -> list[Path]:
     if ordered:
-        return write_load_csv(df, path, FACT_KEY, partitions=2)
+        return write_load_csv(df, path, FACT_KEY)
     # transform.py's write_load_csv before it sorted the rows
     df.repartition(2).write.mode("overwrite").options(**CSV_OPTIONS, dateFormat="yyyy-MM-dd").csv(str(path))
     return sorted(path.glob("part-*.csv"))

@@ -61,6 +61,12 @@ PRODUCT_SUMMARY_COLUMNS = [
     "quantity_sold",
     "sales_count",
 ]
+# The primary key of each summary table (include/sql/schema/003_sales_and_marts.sql).
+SUMMARY_KEYS = {
+    "customer_month_summary": ["file_id", "customer_id", "sales_month"],
+    "sales_team_month_summary": ["file_id", "store_id", "sales_person_id", "sales_month"],
+    "product_month_summary": ["file_id", "product_id", "sales_month"],
+}
 CUSTOMER_MART_COLUMNS = [
     "customer_id",
     "full_name",

@@ -22,7 +22,6 @@ from spark_jobs.readers import CORRUPT_COLUMN, ROW_ID, column
 INT_COLUMNS = ("customer_id", "store_id", "sales_person_id", "quantity")
 DECIMAL_COLUMNS = {"price": (10, 2), "total_cost": (12, 2)}
 DATE_COLUMNS = ("sales_date",)
-DATE_FORMAT = "yyyy-MM-dd"
 # MySQL's DATE holds 1000-01-01 to 9999-12-31 (the later end is past any run's day anyway).
 EARLIEST_SALES_DATE = date(1000, 1, 1)
 # The extra columns' JSON a row may carry (the fact column is a MEDIUMTEXT of 16 MiB): a row
@@ -60,17 +59,18 @@ def _blank(value: Column) -> Column:
 
 
 def _typed(name: str, value: Column) -> tuple[Column, Column]:
-    """(typed value, is the text a valid value of the column's type)."""
+    """(typed value, does the text have the column's form); valid = form and a typed value."""
     if name in INT_COLUMNS:
-        typed = value.try_cast("int")
-        return typed, value.rlike(r"^[+-]?[0-9]+$") & typed.isNotNull()
+        return value.try_cast("int"), value.rlike(r"^[+-]?[0-9]+$")
     if name in DECIMAL_COLUMNS:
         precision, scale = DECIMAL_COLUMNS[name]
-        typed = value.try_cast(T.DecimalType(precision, scale))
-        return typed, value.rlike(rf"^[+-]?[0-9]+(\.[0-9]{{1,{scale}}})?$") & typed.isNotNull()
+        form = value.rlike(rf"^[+-]?[0-9]+(\.[0-9]{{1,{scale}}})?$")
+        return value.try_cast(T.DecimalType(precision, scale)), form
     if name in DATE_COLUMNS:
-        typed = F.try_to_date(value, DATE_FORMAT)
-        return typed, value.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$") & typed.isNotNull()
+        # The form is strict (yyyy-MM-dd); the cast then refuses dates that do not exist. Only a
+        # text of that form is cast: Spark would read "202414-01-05" as a date of year 202414.
+        form = value.rlike(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+        return F.when(form, value.try_cast("date")), form
     return value, F.lit(True)
 
 
@@ -91,18 +91,28 @@ def first_failure(checks: list[tuple[Column, str]]) -> Column:
     return reason
 
 
-def _text_checks(mandatory: list[str]) -> tuple[list[Column], list[tuple[Column, str]]]:
-    """The typed mandatory columns, and the checks a row's text must pass, in order."""
-    checks: list[tuple[Column, str]] = [(F.col(CORRUPT_COLUMN).isNotNull(), "malformed_row")]
-    checks += [(_blank(column(c)), f"missing_value:{c}") for c in mandatory]
-    typed_columns = []
+def _typed_with_forms(df: DataFrame, mandatory: list[str]) -> DataFrame:
+    """Each mandatory column typed, its trimmed text kept, and whether the text has its form.
+
+    Every value is cast once here; the checks after read these columns (a check inside a chain of
+    CASE branches would cast again: Spark does not share work between conditional branches).
+    """
+    columns: list[Column] = []
     for name in mandatory:
-        typed, valid = _typed(name, column(name))
-        typed_columns.append(typed.alias(name))
-        checks.append((~valid, f"invalid_type:{name}"))
+        text = F.trim(column(name))
+        typed, form = _typed(name, text)
+        columns += [typed.alias(name), text.alias(name + TEXT_SUFFIX), form.alias(f"_form_{name}")]
+    return df.select(*columns, "additional_column", CORRUPT_COLUMN, "file_id", ROW_ID)
+
+
+def _text_checks(mandatory: list[str]) -> list[tuple[Column, str]]:
+    """The checks a row's text must pass, in order, on the columns of ``_typed_with_forms``."""
+    checks: list[tuple[Column, str]] = [(F.col(CORRUPT_COLUMN).isNotNull(), "malformed_row")]
+    checks += [(_blank(F.col(c + TEXT_SUFFIX)), f"missing_value:{c}") for c in mandatory]
+    checks += [(~F.col(f"_form_{c}") | F.col(c).isNull(), f"invalid_type:{c}") for c in mandatory]
     too_long = F.octet_length("additional_column") > ADDITIONAL_COLUMN_MAX_BYTES
     checks.append((too_long, "value_too_long:additional_column"))
-    return typed_columns, checks
+    return checks
 
 
 def _value_checks(latest: Column, dimensions: Dimensions) -> list[tuple[Column, str]]:
@@ -134,23 +144,8 @@ def apply_row_rules(
     A rejected row keeps the original text of each mandatory column (``<name>__text``) and its raw
     record for the reject files; a valid row carries NULL there (nothing stored twice).
     """
-    trimmed = df.select(
-        *[F.trim(column(c)).alias(c) for c in mandatory],
-        "additional_column",
-        CORRUPT_COLUMN,
-        "file_id",
-        ROW_ID,
-    )
-    typed_columns, text_checks = _text_checks(mandatory)
-    typed = trimmed.select(
-        *typed_columns,
-        *[column(c).alias(c + TEXT_SUFFIX) for c in mandatory],
-        "additional_column",
-        "file_id",
-        ROW_ID,
-        F.col(CORRUPT_COLUMN),
-        first_failure(text_checks).alias("_text_reason"),
-    )
+    typed = _typed_with_forms(df, mandatory)
+    typed = typed.withColumn("_text_reason", first_failure(_text_checks(mandatory)))
     joined = typed
     for dimension, key, _code in dimensions.joins():
         joined = joined.join(F.broadcast(dimension.withColumn(f"_known_{key}", F.lit(True))), key, "left")
@@ -163,7 +158,7 @@ def apply_row_rules(
         "product_id",
         "customer_full_name",
         "sales_person_full_name",
-        F.date_format("sales_date", "yyyy-MM").alias("sales_month"),
+        F.substring("sales_date" + TEXT_SUFFIX, 1, 7).alias("sales_month"),  # yyyy-MM of a valid date
         "additional_column",
         "file_id",
         ROW_ID,

@@ -28,7 +28,8 @@ import logging
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -54,6 +55,7 @@ from salesflow.sql import named_lock, render
 from spark_jobs import marts, mysql_load
 from spark_jobs.analytics import customer_segments, sales_comparison
 from spark_jobs.common import read_jdbc_table, run_job
+from spark_jobs.marts import SUMMARY_KEYS
 from spark_jobs.readers import ROW_ID, fold_extra_columns, number_lines, read_csv_group
 from spark_jobs.rules import RAW_RECORD, TEXT_SUFFIX, Dimensions, apply_row_rules
 
@@ -61,12 +63,13 @@ log = logging.getLogger("salesflow.transform")
 
 LOCK_TIMEOUT_SECONDS = 1800
 FACT_KEY = ["file_id", "line_number"]
-# The row order within a month of each monthly dataset (contracts.MONTHLY_DATASETS).
-MONTHLY_ORDER = {
-    "customer_mart": ["customer_id"],
-    "sales_team_mart": ["store_id", "sales_person_id"],
-    "sales_comparison": ["level", "entity_id"],
-    "customer_segments": ["customer_id"],
+WRITE_THREADS = 4
+# The primary key of each monthly dataset's table, and the row order within a month of its Parquet.
+MONTHLY_KEYS = {
+    "customer_mart": ["customer_id", "sales_date_month"],
+    "sales_team_mart": ["store_id", "sales_person_id", "sales_month"],
+    "sales_comparison": ["level", "entity_id", "month"],
+    "customer_segments": ["customer_id", "snapshot_month"],
 }
 FACT_PARTITIONS = ["sales_month", "store_id", "file_version"]
 
@@ -254,8 +257,9 @@ class TransformJob:
 
     def _count_rows(self, checked: DataFrame) -> DataFrame:
         """Per file its counts, months and latest date (into ``stats``); the first row id of each."""
+        valid_date = F.when(F.col("reject_reason").isNull(), F.col("sales_date"))
         counts = checked.groupBy("file_id", "reject_reason", "sales_month").agg(
-            F.count(F.lit(1)).alias("rows"), F.max("sales_date").alias("latest"), F.min(ROW_ID).alias("first")
+            F.count(F.lit(1)).alias("rows"), F.max(valid_date).alias("latest"), F.min(ROW_ID).alias("first")
         )
         first: dict[int, int] = {}
         for row in counts.collect():
@@ -410,56 +414,60 @@ class TransformJob:
     def write_outputs(
         self, plan: BatchPlan, outputs: BatchOutputs, checked: DataFrame | None
     ) -> dict[str, list[Path]]:
-        """The load CSVs (each in its table's key order), the Parquet and the reject files."""
-        load = self.out / "load"
-        parts = {
-            "sales": write_load_csv(outputs.facts, load / "sales", FACT_KEY, partitions=2),
-            "customers_data_mart": write_load_csv(
-                outputs.customer_mart, load / "customer_mart", ["customer_id", "sales_date_month"]
-            ),
-            "sales_team_data_mart": write_load_csv(
-                outputs.sales_team_mart,
-                load / "sales_team_mart",
-                ["store_id", "sales_person_id", "sales_month"],
-            ),
-            "sales_comparison_mart": write_load_csv(
-                outputs.sales_comparison, load / "sales_comparison", ["level", "entity_id", "month"]
-            ),
-            "customer_segments": write_load_csv(
-                outputs.customer_segments, load / "customer_segments", ["customer_id", "snapshot_month"]
-            ),
+        """The load CSVs (each in its table's key order), the Parquet and the reject files.
+
+        The writes are independent Spark jobs, most of them small: they run from a few threads at
+        once, so one job's scheduling and code generation overlap another's work.
+        """
+        load, parquet = self.out / "load", self.out / "parquet"
+        monthly = {
+            "customer_mart": (outputs.customer_mart, "customers_data_mart", plan.touched),
+            "sales_team_mart": (outputs.sales_team_mart, "sales_team_data_mart", plan.touched),
+            "sales_comparison": (outputs.sales_comparison, "sales_comparison_mart", plan.comparison_cleared),
+            "customer_segments": (outputs.customer_segments, "customer_segments", plan.snapshot_cleared),
         }
-        for attribute, summary in outputs.summaries.items():
-            parts[attribute] = write_load_csv(summary, load / attribute, summary.columns[:-3])
-        parquet = self.out / "parquet"
-        write_parquet(
-            outputs.facts.withColumn("file_version", F.col("file_id")),
-            parquet / "sales",
-            FACT_PARTITIONS,
-            FACT_KEY,
-        )
-        cleared = {
-            "customer_mart": plan.touched,
-            "sales_team_mart": plan.touched,
-            "sales_comparison": plan.comparison_cleared,
-            "customer_segments": plan.snapshot_cleared,
+        writes: dict[str, Callable[[], list[Path]]] = {
+            "sales": lambda: self._write_facts(outputs.facts, load, parquet),
+            **{
+                table: (
+                    lambda frame=frame, table=table: write_load_csv(frame, load / table, SUMMARY_KEYS[table])
+                )
+                for table, frame in outputs.summaries.items()
+            },
+            **{
+                table: (
+                    lambda name=name, frame=frame, table=table, cleared=cleared: self._write_monthly(
+                        name, frame, table, cleared, load, parquet
+                    )
+                )
+                for name, (frame, table, cleared) in monthly.items()
+            },
         }
-        frames = {
-            "customer_mart": outputs.customer_mart,
-            "sales_team_mart": outputs.sales_team_mart,
-            "sales_comparison": outputs.sales_comparison,
-            "customer_segments": outputs.customer_segments,
-        }
-        for name, month_column in MONTHLY_DATASETS.items():
-            for month in cleared[name]:  # a month rewritten with no rows must not keep old files
-                shutil.rmtree(parquet / name / f"{month_column}={month}", ignore_errors=True)
-            write_parquet(frames[name], parquet / name, [month_column], MONTHLY_ORDER[name])
         if checked is not None and plan.file_ids:
-            write_rejects(
-                checked.where(F.col("file_id").isin(plan.file_ids)),
-                list(self.spec.mandatory_columns),
-                self.out / "rejected",
+            rejected = checked.where(F.col("file_id").isin(plan.file_ids))
+            writes["rejects"] = lambda: write_rejects(
+                rejected, list(self.spec.mandatory_columns), self.out / "rejected"
             )
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="salesflow-write") as pool:
+            futures = {name: pool.submit(write) for name, write in writes.items()}
+            return {name: future.result() for name, future in futures.items() if name != "rejects"}
+
+    def _write_facts(self, facts: DataFrame, load: Path, parquet: Path) -> list[Path]:
+        parts = write_load_csv(facts, load / "sales", FACT_KEY, whole_files=True)
+        versions = facts.withColumn("file_version", F.col("file_id"))
+        write_parquet(versions, parquet / "sales", FACT_PARTITIONS, ["line_number"], shuffle=False)
+        return parts
+
+    def _write_monthly(
+        self, name: str, frame: DataFrame, table: str, cleared: list[str], load: Path, parquet: Path
+    ) -> list[Path]:
+        """One mart or analytics output: its load CSV, and its months' Parquet replaced."""
+        month_column = MONTHLY_DATASETS[name]
+        parts = write_load_csv(frame, load / table, MONTHLY_KEYS[name])
+        for month in cleared:  # a month rewritten with no rows must not keep old files
+            shutil.rmtree(parquet / name / f"{month_column}={month}", ignore_errors=True)
+        order = [c for c in MONTHLY_KEYS[name] if c != month_column]
+        write_parquet(frame, parquet / name, [month_column], order)
         return parts
 
     # ------------------------------------------------------------------------------------ loading
@@ -722,33 +730,38 @@ class TransformJob:
 
 
 # ------------------------------------------------------------------------------------------ I/O
-def write_load_csv(df: DataFrame, path: Path, key: list[str], partitions: int = 1) -> list[Path]:
+def write_load_csv(df: DataFrame, path: Path, key: list[str], *, whole_files: bool = False) -> list[Path]:
     """CSV for LOAD DATA: RFC 4180 quoting with doubled quotes, NULL as an empty field.
 
-    The rows are range-partitioned and sorted by ``key`` (the table's primary key) and the parts are
-    returned in partition order, so loading them one after another only ever appends to InnoDB's
-    clustered index, and the secondary indexes get a few sequential insertion points (one per month
-    for ``ix_sales_month``). In random order the inserts land at random pages: once the indexes
-    outgrow the buffer pool each row costs a page read (5M facts: more than 7 minutes against
-    about 28 s sorted; docs/performance.md).
+    The rows are sorted by ``key`` (the table's primary key), so a load inserts them in key order:
+    in random order the inserts land at random pages, and once the indexes outgrow the buffer pool
+    each row costs a page read (5M facts: more than 7 minutes against about 28 s sorted;
+    docs/performance.md). A small output is one part, sorted. The facts (``whole_files``) keep the
+    partitioning they were read with, each file's rows together, and are sorted within it: each
+    part then inserts file after file in key order, with no shuffle of all the rows first.
     """
-    df.repartitionByRange(partitions, *key).sortWithinPartitions(*key).write.mode("overwrite").options(
+    ordered = df.sortWithinPartitions(*key) if whole_files else df.coalesce(1).sortWithinPartitions(*key)
+    ordered.write.mode("overwrite").options(
         header=False, quote='"', escape='"', nullValue="", emptyValue='""', dateFormat="yyyy-MM-dd"
     ).csv(str(path))
-    # part-00000 holds the lowest keys: the names sort in partition order.
     return sorted(path.glob("part-*.csv"))
 
 
-def write_parquet(df: DataFrame, path: Path, partition_by: list[str], sort_by: list[str]) -> None:
-    """One file per partition (no small files), rows in a fixed order (the same run, the same rows).
+def write_parquet(
+    df: DataFrame, path: Path, partition_by: list[str], sort_by: list[str], *, shuffle: bool = True
+) -> None:
+    """Rows in a fixed order (the same run, the same rows), one file per partition.
 
-    Only the partitions in ``df`` are replaced (dynamic partition overwrite). The sort starts with
-    the partition columns: the writer needs rows grouped by them and would otherwise add its own
-    sort on them alone, dropping the order by ``sort_by``.
+    ``shuffle=False`` (the facts, partitioned by file version among others, each file's rows read
+    by one task) skips gathering each partition's rows first: a file split between tasks gives
+    its partition one file per task. Only the partitions in ``df`` are replaced (dynamic partition
+    overwrite). The sort starts with the partition columns: the writer needs rows grouped by them
+    and would otherwise add its own sort on them alone, dropping the order by ``sort_by``.
     """
-    df.repartition(*partition_by).sortWithinPartitions(*partition_by, *sort_by).write.mode(
-        "overwrite"
-    ).partitionBy(*partition_by).parquet(str(path))
+    grouped = df.repartition(*partition_by) if shuffle else df
+    grouped.sortWithinPartitions(*partition_by, *sort_by).write.mode("overwrite").partitionBy(
+        *partition_by
+    ).parquet(str(path))
 
 
 def write_rejects(checked: DataFrame, mandatory: list[str], path: Path) -> None:

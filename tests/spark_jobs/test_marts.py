@@ -210,14 +210,26 @@ def test_the_comparison_months_a_change_reaches(spark):
     assert got == {"2023-12", "2024-01", "2024-02", *[f"2024-{m:02d}" for m in range(3, 13)]}
 
 
-def test_the_load_csv_parts_come_in_primary_key_order(spark, tmp_path: Path):
-    # LOAD DATA of the parts, in the order returned, must only append to the clustered index.
+def test_the_load_csv_is_in_key_order_with_each_files_rows_together(spark, tmp_path: Path):
+    # LOAD DATA of the parts, in the order returned, inserts each file's rows in key order at one
+    # place of the clustered index (no random inserts).
     keys = [(file_id, line) for file_id in (7, 3, 5) for line in range(200, 1, -1)]
     rows = [fact(1, 121, 1, "2024-03-02", "1.00", file_id=f, line=n) for f, n in keys]
-    df = spark.createDataFrame(rows, FACT_SCHEMA).repartition(3)
-    parts = write_load_csv(df, tmp_path / "sales", FACT_KEY, partitions=2)
-    assert len(parts) == 2
+    by_file = spark.createDataFrame(rows, FACT_SCHEMA).repartition(2, "file_id")  # as read: a file per task
+    parts = write_load_csv(by_file, tmp_path / "facts", FACT_KEY, whole_files=True)
     loaded = [
-        tuple(int(v) for v in line.split(",")[:2]) for part in parts for line in part.read_text().splitlines()
+        [tuple(int(v) for v in line.split(",")[:2]) for line in p.read_text().splitlines()] for p in parts
     ]
-    assert loaded == sorted(keys)
+    assert sorted(k for part in loaded for k in part) == sorted(keys)
+    for part in loaded:
+        assert part == sorted(part)
+        assert len({f for f, _ in part}) == len(
+            [f for i, (f, _) in enumerate(part) if i == 0 or part[i - 1][0] != f]
+        )
+    # A small output is one part, sorted.
+    (single,) = write_load_csv(
+        spark.createDataFrame(rows, FACT_SCHEMA).repartition(3), tmp_path / "small", FACT_KEY
+    )
+    assert [tuple(int(v) for v in line.split(",")[:2]) for line in single.read_text().splitlines()] == sorted(
+        keys
+    )
