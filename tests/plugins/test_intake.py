@@ -119,6 +119,15 @@ GOOD_PARQUET = parquet_bytes(
 )
 GOOD_PARQUET_TYPES = ["int64", "int32", "string", "date32[day]", "int64", "decimal128(10, 2)", "int64"]
 GOOD_PARQUET_TYPES += ["double", "string"]
+
+
+def corrupt_page(parquet: bytes) -> bytes:
+    """The file with garbage inside its first compressed page: the footer still reads."""
+    metadata = pq.ParquetFile(io.BytesIO(parquet)).metadata.row_group(0).column(0)
+    start = (metadata.dictionary_page_offset or metadata.data_page_offset) + 40
+    return parquet[:start] + b"\xff" * 16 + parquet[start + 16 :]
+
+
 TWO_MEMBERS = gzip.compress(GOOD_CSV[:40]) + gzip.compress(GOOD_CSV[40:])
 
 
@@ -146,6 +155,13 @@ TWO_MEMBERS = gzip.compress(GOOD_CSV[:40]) + gzip.compress(GOOD_CSV[40:])
             "sales_data/a.parquet",
             parquet_bytes(pa.table({"price": [1.0], "PRICE": [2.0]})),
             "duplicate_columns:price",
+        ),
+        (
+            "sales_data/a.parquet",
+            corrupt_page(
+                parquet_bytes(pa.table({c: [f"value {n}" for n in range(5000)] for c in MANDATORY}))
+            ),
+            "bad_parquet_data:Corrupt snappy compressed data.",
         ),
         ("sales_data/a.jsonl", '\n  \n[{"customer_id": 1}]\n', "not_json_lines"),
         ("sales_data/a.jsonl", '"customer_id"\n{"customer_id": 1}\n', "not_json_lines"),
