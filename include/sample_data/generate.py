@@ -259,7 +259,7 @@ def format_case_files(seed: int, start_month: date) -> list[GeneratedFile]:
     result += [
         GeneratedFile("sales_not_gzip.csv.gz", plain, 20, "not_gzip"),
         GeneratedFile("sales_truncated.csv.gz", packed[: len(packed) // 2], 20, "truncated_gzip"),
-        GeneratedFile("sales_not_parquet.parquet", plain, 20, "not_parquet"),
+        GeneratedFile("sales_not_parquet.parquet", packed, 20, "not_parquet"),  # a gzip, not Parquet
         GeneratedFile("sales_bad_footer.parquet", footer, 0, "bad_parquet_footer:" + _footer_error(footer)),
         GeneratedFile("sales_not_an_object.jsonl", not_an_object, 1, "not_json_lines"),
     ]
@@ -267,13 +267,13 @@ def format_case_files(seed: int, start_month: date) -> list[GeneratedFile]:
 
 
 def _footer_error(content: bytes) -> str:
-    """pyarrow's message for a Parquet footer that does not read, on one line."""
+    """pyarrow's message for a Parquet footer that does not read, on one line of printable text."""
     import pyarrow.parquet as pq
 
     try:
         pq.read_schema(io.BytesIO(content))
     except Exception as error:
-        return " ".join(str(error).split())
+        return " ".join("".join(c if c.isprintable() else " " for c in str(error)).split())
     raise ValueError("the footer reads")
 
 

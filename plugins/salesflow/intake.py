@@ -54,8 +54,12 @@ def file_format(object_key: str) -> str | None:
 
 
 def one_line(error: BaseException) -> str:
-    """An error message fit for a reason code: one line, bounded."""
-    return " ".join(str(error).split())[:MESSAGE_CHARS] or type(error).__name__
+    """An error message fit for a reason code: one line of printable characters, bounded.
+
+    pyarrow may quote a byte of the broken file (``don't know what type: \\x0f``).
+    """
+    printable = "".join(c if c.isprintable() else " " for c in str(error))
+    return " ".join(printable.split())[:MESSAGE_CHARS] or type(error).__name__
 
 
 class ContentInspector:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from include.sample_data.generate import HEADER
+from include.sample_data.generate import HEADER, format_case_files
 from salesflow.intake import ContentInspector, FileVerdict, file_format, judge
 from salesflow.storage import file_sha256
 
@@ -223,3 +223,9 @@ def test_a_gzip_bomb_is_inflated_in_slices(tmp_path):
     path.write_bytes(big)
     assert judge("sales_data/big.csv.gz", path, inspector, MANDATORY).reason is None
     assert inspector.text_size == len(GOOD_CSV) + len(GOOD_ROW) * 1_700_000
+
+
+def test_the_generators_format_cases_get_the_verdicts_they_are_made_for(tmp_path):
+    for generated in format_case_files(seed=42, start_month=date(2024, 1, 1)):
+        expected = None if generated.expected == "valid" else generated.expected
+        assert verdict(tmp_path, f"sales_data/{generated.name}", generated.content, 4096).reason == expected
