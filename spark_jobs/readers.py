@@ -183,7 +183,6 @@ def exact_text(value: Column, data_type: T.DataType) -> Column:
 # ----------------------------------------------------------------------------------- JSON Lines
 BLOCK = "_block_start"
 BLANK_LINE = r"^[ \t\r\n]*$"  # JSON's whitespace only
-JSON_WHITESPACE = " \t\r\n"
 STRING_MAP = T.MapType(T.StringType(), T.StringType())
 # Strict JSON: Spark's defaults allow single quotes and NaN.
 STRICT_JSON = {
@@ -200,14 +199,17 @@ _NUMBER = r"-?+(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+-]?+[0-9]++)?+"
 # A string (group 1, kept) or a number that is not followed by ":" (group 2, to be quoted).
 _STRING_OR_NUMBER = f"({_STRING})|({_NUMBER})(?![ \\t\\r\\n]*+:)"
 _OPEN, _CLOSE = "\u0001", "\u0002"  # never in valid JSON as such (control characters are escaped)
+_KEY_SEPARATOR = "\u0000"
+# JSON whitespace at the start or end of a key, in keys joined by the separator.
+_KEY_PADDING = f"(^|{_KEY_SEPARATOR})[ \\t\\r\\n]+|[ \\t\\r\\n]+({_KEY_SEPARATOR}|$)"
 
 
 def read_json_lines_group(spark: SparkSession, paths: list[str], mandatory: list[str]) -> DataFrame:
     """All JSON Lines files, one record per non-blank line, its row id the physical line.
 
-    A line that is not one strict JSON object (or holds a key twice, names compared as header names
-    are) is a malformed row; mandatory keys missing are missing values; the other keys are folded
-    into ``additional_column`` in the line's own order.
+    A line that is not one strict JSON object, or whose keys (compared as header names are) repeat
+    or are blank, is a malformed row; mandatory keys missing are missing values; the other keys are
+    folded into ``additional_column`` in the line's own order.
     """
     lines = physical_lines(spark, paths)
     text = F.when(F.col(ROW_ID) == 1, F.regexp_replace("value", "^\ufeff", "")).otherwise(F.col("value"))
@@ -250,37 +252,54 @@ def numbers_as_strings(text: Column) -> Column:
     pair, which is then dropped) and the marks become quotes.
     """
     marked = F.regexp_replace(text, _STRING_OR_NUMBER, f"$1{_OPEN}$2{_CLOSE}")
-    return F.translate(F.regexp_replace(marked, _OPEN + _CLOSE, ""), _OPEN + _CLOSE, '""')
+    return F.translate(F.replace(marked, F.lit(_OPEN + _CLOSE), F.lit("")), _OPEN + _CLOSE, '""')
+
+
+def key_names(keys: Column) -> Column:
+    """A line's keys as column names (lower case, JSON whitespace around them dropped), in order.
+
+    On the keys joined into one text, not key by key: a lambda per key costs a third of the parse.
+    A blank key, or one holding the separator (an escaped NUL), leaves fewer or more names than
+    values: the line then counts as malformed.
+    """
+    joined = F.array_join(keys, _KEY_SEPARATOR)
+    trimmed = F.regexp_replace(F.lower(joined), _KEY_PADDING, "$1$2")
+    return F.array_remove(F.split(trimmed, _KEY_SEPARATOR, -1), "")
 
 
 def json_records(records: DataFrame, mandatory: list[str]) -> DataFrame:
-    """Each line's object as the mandatory columns' text and the other keys folded (in order)."""
-    text = numbers_as_strings(F.col("value"))
-    keys = F.json_object_keys(text)  # in the line's order; NULL unless an object
-    names = F.transform(keys, lambda key: F.lower(F.trim(key, F.lit(JSON_WHITESPACE))))
+    """Each line's object as the mandatory columns' text and the other keys folded (in order).
+
+    One step per select, each reading the columns of the one before: Spark keeps a select apart
+    when it would otherwise compute a costly value twice (the quoted text, the parse), and a value
+    under a ``when`` is never shared with another use of it.
+    """
+    quoted = records.select("value", "file_id", ROW_ID, numbers_as_strings(F.col("value")).alias("text"))
+    named = quoted.select("*", key_names(F.json_object_keys("text")).alias("names"))  # NULL: not an object
     no_marks = (F.instr("value", _OPEN) == 0) & (F.instr("value", _CLOSE) == 0)
-    well_formed = no_marks & keys.isNotNull() & (F.size(F.array_distinct(names)) == F.size(names))
+    unique = F.size(F.array_distinct("names")) == F.size("names")
     # Parsed as an array: one object and nothing after it (a lone object would ignore the rest).
-    # Only when no key repeats: a map with a key twice fails the job.
-    parsed = F.when(
-        F.coalesce(well_formed, F.lit(False)),
-        F.from_json(F.concat(F.lit("["), text, F.lit("]")), T.ArrayType(STRING_MAP), STRICT_JSON),
+    # Only when no name repeats: a map keeps the last value of a key given twice, silently.
+    as_array = F.from_json(
+        F.concat(F.lit("["), F.col("text"), F.lit("]")), T.ArrayType(STRING_MAP), STRICT_JSON
     )
-    one_object = F.when(F.size(parsed) == 1, parsed[0])
-    objects = records.select("value", "file_id", ROW_ID, names.alias("names"), one_object.alias("object"))
-    return _fold_json(objects, mandatory)
-
-
-def _fold_json(objects: DataFrame, mandatory: list[str]) -> DataFrame:
-    """(value, names, object) -> the mandatory columns, additional_column and the corrupt record."""
+    well_formed = F.coalesce(no_marks & F.col("names").isNotNull() & unique, F.lit(False))
+    parsed = named.select("value", "file_id", ROW_ID, "names", F.when(well_formed, as_array).alias("parsed"))
+    objects = parsed.select("*", F.when(F.size("parsed") == 1, F.col("parsed")[0]).alias("object"))
     values = F.map_values("object")
     same_size = F.size("names") == F.size(values)
     fields = F.when(F.col("object").isNotNull() & same_size, F.map_from_arrays("names", values))
+    return _fold_json(objects.select("value", "file_id", ROW_ID, "names", fields.alias("fields")), mandatory)
+
+
+def _fold_json(lines: DataFrame, mandatory: list[str]) -> DataFrame:
+    """(value, names, fields) -> the mandatory columns, additional_column and the corrupt record."""
+    fields = F.col("fields")
     wanted = F.array(*[F.lit(c) for c in mandatory])
     extras = F.map_filter(fields, lambda key, _value: ~F.array_contains(wanted, key))
     has_extras = F.size(F.array_except("names", wanted)) > 0
     additional = F.when(fields.isNotNull() & has_extras, F.to_json(extras))
-    return objects.select(
+    return lines.select(
         *[fields[c].alias(c) for c in mandatory],
         additional.alias("additional_column"),
         F.when(fields.isNull(), F.col("value")).alias(CORRUPT_COLUMN),

@@ -249,6 +249,7 @@ LINES_WITH_EXTRAS = [
     "   ",
     '{"Customer_ID": 1, "STORE_ID": 121, "product_name": "sugar", "sales_date": "2024-01-02", '
     '"sales_person_id": 2, "price": 50.00, "quantity": 1, "total_cost": 50.00, "note": null}',
+    '{" ": 1, ' + GOOD + "}",
 ]
 
 
@@ -268,6 +269,7 @@ def test_json_lines_fold_each_lines_own_keys_and_reject_what_is_not_an_object(sp
         (5, "malformed_row", "[1, 2]"),
         (6, "malformed_row", LINES_WITH_EXTRAS[5]),  # a key twice (names compared as header names)
         (7, "malformed_row", LINES_WITH_EXTRAS[6]),  # something after the object
+        (10, "malformed_row", LINES_WITH_EXTRAS[9]),  # a blank name
     ]
 
 
