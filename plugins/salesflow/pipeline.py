@@ -271,7 +271,7 @@ class Intake:
             entry.size_bytes,
             sha256[:12],
             target.name,
-            f"to be quarantined ({reason})" if reason else f"accepted, {len(verdict.columns)} columns",
+            f"to be quarantined ({reason})" if reason else f"accepted, {accepted_shape(verdict)}",
         )
         return IntakeFile(
             file_id=entry.id,
@@ -306,6 +306,13 @@ class Intake:
             # Claimed again after failing in each of the earlier attempts: it blocks nothing more.
             return f"too_many_attempts:{entry.attempts - 1}:{entry.last_error or 'unknown error'}"
         return verdict.reason
+
+
+def accepted_shape(verdict: FileVerdict) -> str:
+    """What the log says of an accepted file: its format and columns."""
+    if verdict.file_format == "jsonl":
+        return "jsonl, keys checked line by line"
+    return f"{verdict.file_format}, {len(verdict.columns)} columns"
 
 
 def download_claimed_files(
