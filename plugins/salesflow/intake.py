@@ -87,7 +87,7 @@ class ContentInspector:
     def update(self, chunk: bytes) -> None:
         if len(self._start) < len(PARQUET_MAGIC):
             self._start += chunk[: len(PARQUET_MAGIC) - len(self._start)]
-        self._end = (self._end + chunk)[-len(PARQUET_MAGIC) :]
+        self._end = (self._end + chunk[-len(PARQUET_MAGIC) :])[-len(PARQUET_MAGIC) :]
         self.size += len(chunk)
         if self.fmt == "csv.gz":
             self._inflate(chunk)
