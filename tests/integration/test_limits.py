@@ -38,7 +38,7 @@ def outcomes(settings) -> dict[str, tuple]:
         settings,
         "SELECT object_key, status, reason, rows_read, rows_loaded, rows_rejected, attempts FROM file_ledger",
     )
-    return {key: rest for key, *rest in rows}
+    return {key: tuple(rest) for key, *rest in rows}
 
 
 def rejected_by_reason(settings, key: str) -> Counter:
