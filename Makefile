@@ -9,7 +9,7 @@ help:
 	@echo "make bench   the DAG end to end against this machine's floors (ROWS=, FILES=, REPEAT=)"
 	@echo "make bench-history  a file into an empty month and a month with HISTORY_FACTS= facts (ROWS=)"
 	@echo "make lint    ruff check and format check"
-	@echo "make data    write sample CSV files to var/data (ROWS=, FILES=, SEED=)"
+	@echo "make data    write sample files to var/data (ROWS=, FILES=, SEED=, FORMAT=csv|csv.gz|parquet|jsonl)"
 	@echo "make clean   remove var/ (local runs, demo state, Airflow home)"
 
 demo:
@@ -49,10 +49,11 @@ format:
 ROWS ?= 100000
 FILES ?= 4
 SEED ?= 42
+FORMAT ?= csv
 data:
 	scripts/bootstrap.sh
 	PYTHONPATH=plugins:. .venv/bin/python -m include.sample_data.generate --rows $(ROWS) --files $(FILES) \
-		--seed $(SEED) --bad-cases --out var/data
+		--seed $(SEED) --format $(FORMAT) --bad-cases --format-cases --out var/data
 
 clean:
 	rm -rf var

@@ -39,7 +39,8 @@ with connect(load_settings(), database=None) as conn, conn.cursor() as cursor:
 PY
 python -m salesflow.cli init-db 2>/dev/null
 python -m salesflow.cli create-bucket 2>/dev/null
-python -m include.sample_data.generate --rows "$rows" --files "$files" --bad-cases \
+# Plus a small good file and a broken one of each other format (.csv.gz, .parquet, .jsonl).
+python -m include.sample_data.generate --rows "$rows" --files "$files" --bad-cases --format-cases \
   --s3-bucket "$SALESFLOW__STORAGE__BUCKET" 2>/dev/null
 
 log="$SALESFLOW_ROOT/var/demo/dag_test.log"

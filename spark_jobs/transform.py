@@ -56,7 +56,7 @@ from spark_jobs import marts, mysql_load
 from spark_jobs.analytics import customer_segments, sales_comparison
 from spark_jobs.common import read_jdbc_table, run_job
 from spark_jobs.marts import SUMMARY_KEYS
-from spark_jobs.readers import ROW_ID, fold_extra_columns, number_lines, read_csv_group
+from spark_jobs.readers import READERS, ROW_ID, line_starts, number_lines, read_group
 from spark_jobs.rules import RAW_RECORD, TEXT_SUFFIX, Dimensions, apply_row_rules
 
 log = logging.getLogger("salesflow.transform")
@@ -223,19 +223,19 @@ class TransformJob:
         )
 
     def check_rows(self, file_ids: list[int]) -> DataFrame:
-        """Read the files once, judge every row, keep the result as local Parquet; count per file."""
-        groups: dict[tuple[str, ...], list[str]] = {}
+        """Read the files once, judge every row, keep the result as local Parquet; count per file.
+
+        One read per format and header (Parquet: and column types; JSON Lines: all in one).
+        """
+        groups: dict[tuple[str, tuple[str, ...], tuple[str, ...]], list[str]] = {}
         for file_id in file_ids:
             intake = self.files[file_id]
-            groups.setdefault(tuple(intake.columns), []).append(intake.local_path)
+            group = (READERS[intake.file_format], tuple(intake.columns), tuple(intake.column_types))
+            groups.setdefault(group, []).append(intake.local_path)
         mandatory = list(self.spec.mandatory_columns)
         frames = [
-            fold_extra_columns(
-                read_csv_group(self.spark, paths, list(columns)),
-                mandatory,
-                [c for c in columns if c not in mandatory],
-            )
-            for columns, paths in groups.items()
+            read_group(self.spark, reader, paths, list(columns), mandatory)
+            for (reader, columns, _types), paths in groups.items()
         ]
         rows = frames[0]
         for frame in frames[1:]:
@@ -252,11 +252,11 @@ class TransformJob:
         self.stats = {file_id: FileStats() for file_id in file_ids}  # a file of a header alone has no row
         stored = self.spark.read.parquet(str(path))
         first_rows = self._count_rows(stored)
-        log.info("transform: %d files read in %d header groups", len(file_ids), len(groups))
+        log.info("transform: %d files read in %d format and header groups", len(file_ids), len(groups))
         return number_lines(stored, first_rows)
 
     def _count_rows(self, checked: DataFrame) -> DataFrame:
-        """Per file its counts, months and latest date (into ``stats``); the first row id of each."""
+        """Per file its counts, months and latest date (into ``stats``); where its lines start."""
         valid_date = F.when(F.col("reject_reason").isNull(), F.col("sales_date"))
         counts = checked.groupBy("file_id", "reject_reason", "sales_month").agg(
             F.count(F.lit(1)).alias("rows"), F.max(valid_date).alias("latest"), F.min(ROW_ID).alias("first")
@@ -273,7 +273,7 @@ class TransformJob:
             stats.rows_valid += row["rows"]
             stats.months.add(row["sales_month"])
             stats.max_sales_date = max(filter(None, [stats.max_sales_date, row["latest"]]))
-        return self.spark.createDataFrame(sorted(first.items()), "file_id long, first_row_id long")
+        return line_starts(self.spark, first, {f: self.files[f].file_format for f in first})
 
     # ---------------------------------------------------------------------------------- planning
     def plan(self, file_ids: list[int], recompute: list[str]) -> BatchPlan:

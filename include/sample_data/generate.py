@@ -1,7 +1,8 @@
-"""Seeded, reproducible sample sales CSV files, good and bad.
+"""Seeded, reproducible sample sales files, good and bad, in each format salesflow reads.
 
     python -m include.sample_data.generate --rows 400000 --files 4 --out var/data
-    python -m include.sample_data.generate --rows 1000 --bad-cases --s3-bucket salesflow-dev
+    python -m include.sample_data.generate --rows 1000000 --files 4 --format parquet --out var/data
+    python -m include.sample_data.generate --rows 1000 --bad-cases --format-cases --s3-bucket salesflow-dev
     python -m include.sample_data.generate --write-seed-sql
 
 Values match the seeded dimension tables (include/sample_data/dimensions.py): stores 121 to 124
@@ -13,13 +14,17 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import io
+import json
 import random
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from include.sample_data import dimensions as dims
 
@@ -34,6 +39,12 @@ HEADER = (
     "total_cost",
 )
 SEED_SQL = Path(__file__).resolve().parents[1] / "sql" / "schema" / "010_seed_dimensions.sql"
+# The formats salesflow reads, with their extensions (salesflow.intake.FORMATS).
+FORMATS = {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet", "jsonl": ".jsonl"}
+# The types a format with types gets (SPEC "Input: sales CSV"); other columns are text.
+INT_COLUMNS = ("customer_id", "store_id", "sales_person_id", "quantity")
+DECIMAL_COLUMNS = {"price": (10, 2), "total_cost": (12, 2)}
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 # One row per row rule, each with the reason code the validation must give it (SPEC "Row rules").
 # Values are written over a good row; None leaves the column out of the row (a short row).
@@ -109,14 +120,77 @@ def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def good_files(rows: int, files: int, seed: int, start_month: date, months: int) -> list[GeneratedFile]:
+def _parquet_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    """Typed columns (int64, decimal, date) where every value is one of the type, else text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {}
+    for index, name in enumerate(header):
+        values = [row[index] if index < len(row) and row[index] != "" else None for row in rows]
+        text = pa.array(values, pa.string())
+        columns[name] = _typed(text, name.strip().lower())
+    sink = io.BytesIO()
+    pq.write_table(pa.table(columns), sink)
+    return sink.getvalue()
+
+
+def _typed(text: Any, name: str) -> Any:
+    import pyarrow as pa
+
+    if name in INT_COLUMNS:
+        wanted = pa.int64()
+    elif name in DECIMAL_COLUMNS:
+        wanted = pa.decimal128(*DECIMAL_COLUMNS[name])
+    elif name == "sales_date":
+        wanted = pa.date32()
+    else:
+        return text
+    try:
+        return text.cast(wanted)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return text  # a value that is not of the type (a bad row): the column stays text
+
+
+def _jsonl_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    """One object a line, keys in header order; numbers of the numeric columns written as numbers."""
+    lines = []
+    for row in rows:
+        items = []
+        for name, value in zip(header, row, strict=False):  # a short row lacks its last keys
+            numeric = name.strip().lower() in (*INT_COLUMNS, *DECIMAL_COLUMNS)
+            if value == "":
+                rendered = "null"
+            elif numeric and JSON_NUMBER.fullmatch(value):
+                rendered = value  # the number as written: 50.00 stays 50.00
+            else:
+                rendered = json.dumps(value, ensure_ascii=False)
+            items.append(f"{json.dumps(name, ensure_ascii=False)}: {rendered}")
+        lines.append("{" + ", ".join(items) + "}\n")
+    return "".join(lines).encode()
+
+
+def encode(header: list[str], rows: list[list[str]], fmt: str = "csv") -> bytes:
+    """Rows of text as a file of ``fmt`` (``FORMATS``); gzip with no timestamp, so reproducible."""
+    if fmt == "csv.gz":
+        return gzip.compress(_csv_bytes(header, rows), compresslevel=6, mtime=0)
+    if fmt == "parquet":
+        return _parquet_bytes(header, rows)
+    if fmt == "jsonl":
+        return _jsonl_bytes(header, rows)
+    return _csv_bytes(header, rows)
+
+
+def good_files(
+    rows: int, files: int, seed: int, start_month: date, months: int, fmt: str = "csv"
+) -> list[GeneratedFile]:
     rng = random.Random(seed)
     result = []
     for index in range(files):
         count = rows // files + (1 if index < rows % files else 0)
         data = [[r[c] for c in HEADER] for r in sales_rows(rng, count, start_month, months)]
-        name = f"sales_{start_month:%Y%m}_{seed}_{index + 1:03d}.csv"
-        result.append(GeneratedFile(name, _csv_bytes(list(HEADER), data), rows=count))
+        name = f"sales_{start_month:%Y%m}_{seed}_{index + 1:03d}{FORMATS[fmt]}"
+        result.append(GeneratedFile(name, encode(list(HEADER), data, fmt), rows=count))
     return result
 
 
@@ -171,6 +245,36 @@ def bad_case_files(seed: int, start_month: date) -> list[GeneratedFile]:
         )
     )
     return result
+
+
+def format_case_files(seed: int, start_month: date) -> list[GeneratedFile]:
+    """A good file of each format besides CSV, and a file of each whose content is not its format."""
+    result = []
+    for offset, fmt in enumerate(("csv.gz", "parquet", "jsonl"), start=1):
+        result += good_files(200, 1, seed + offset, start_month, 1, fmt)
+    plain = good_files(20, 1, seed, start_month, 1)[0].content
+    packed = gzip.compress(plain, mtime=0)
+    footer = b"PAR1" + bytes(range(40)) + (30).to_bytes(4, "little") + b"PAR1"
+    not_an_object = b'["customer_id", "store_id"]\n' + encode(list(HEADER), [], "jsonl")
+    result += [
+        GeneratedFile("sales_not_gzip.csv.gz", plain, 20, "not_gzip"),
+        GeneratedFile("sales_truncated.csv.gz", packed[: len(packed) // 2], 20, "truncated_gzip"),
+        GeneratedFile("sales_not_parquet.parquet", packed, 20, "not_parquet"),  # a gzip, not Parquet
+        GeneratedFile("sales_bad_footer.parquet", footer, 0, "bad_parquet_footer:" + _footer_error(footer)),
+        GeneratedFile("sales_not_an_object.jsonl", not_an_object, 1, "not_json_lines"),
+    ]
+    return result
+
+
+def _footer_error(content: bytes) -> str:
+    """pyarrow's message for a Parquet footer that does not read, on one line of printable text."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_schema(io.BytesIO(content))
+    except Exception as error:
+        return " ".join("".join(c if c.isprintable() else " " for c in str(error)).split())
+    raise ValueError("the footer reads")
 
 
 def seed_sql() -> str:
@@ -255,7 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--start-month", default="2024-01", help="first month of sales (YYYY-MM)")
     parser.add_argument("--months", type=int, default=3, help="months the dates spread over")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="csv", help="of the good files")
     parser.add_argument("--bad-cases", action="store_true", help="also write the bad files")
+    parser.add_argument(
+        "--format-cases", action="store_true", help="also write a good and a bad file of each other format"
+    )
     parser.add_argument("--out", type=Path, help="write the files to this folder")
     parser.add_argument("--s3-bucket", help="upload the files to this bucket (connection salesflow_s3)")
     parser.add_argument("--s3-prefix", default="sales_data/")
@@ -274,9 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         start_month = date.fromisoformat(args.start_month + "-01")
     except ValueError:
         parser.error(f"--start-month {args.start_month!r}: expected YYYY-MM")
-    files = good_files(args.rows, args.files, args.seed, start_month, args.months)
+    files = good_files(args.rows, args.files, args.seed, start_month, args.months, args.format)
     if args.bad_cases:
         files += bad_case_files(args.seed, start_month)
+    if args.format_cases:
+        files += format_case_files(args.seed, start_month)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for generated in files:

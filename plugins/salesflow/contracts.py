@@ -43,8 +43,12 @@ class IntakeFile:
     reason: str | None = None
     # The header's column names, normalised (lower case, trimmed), in file order.
     columns: list[str] = field(default_factory=list)
-    # What the file is, told by its extension and confirmed by its content: csv, ...
+    # What the file is, told by its extension and confirmed by its content: csv, csv.gz, parquet,
+    # jsonl (salesflow.intake.FORMATS). A JSON Lines file has no header: ``columns`` is empty.
     file_format: str = "csv"
+    # Parquet: each column's type as pyarrow names it, in ``columns`` order (files of one schema
+    # are read together); empty for the text formats.
+    column_types: list[str] = field(default_factory=list)
     # Claims of this version so far: above 1, earlier runs failed with it (its own batch).
     attempts: int = 1
 

@@ -1,22 +1,45 @@
 """The file-level checks, in plain Python, done while a file is downloaded (SPEC "Input").
 
 A file fails as a whole (it is quarantined with the reason) when its extension is not a known
-format, it is empty, its bytes are binary, it is not UTF-8, or its header is unusable (none, blank
-or duplicate names, too many columns, a mandatory column missing). The bytes are inspected as they
-arrive, in the same pass that computes the SHA-256, so no file is read twice; only the header is
-parsed, from the local copy, which reads just its first record.
+format, it is empty, its content is not what its extension says (not gzip, a gzip stream cut
+short, not Parquet, a Parquet footer or page that does not read, a first JSON line that is not an
+object), its text is binary or not UTF-8, or its header is unusable (none, blank or duplicate
+names, too many columns, a mandatory column missing). The bytes are inspected as they arrive, in
+the same pass that computes the SHA-256 (a ``.csv.gz`` is inflated on the way and its text checked
+as a ``.csv`` would be). From the local copy, only the header is parsed (a CSV's first record, the
+first JSON line), except for Parquet: its footer is the header, and its pages are decoded once,
+since a page Spark cannot decode would fail the whole run's job.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
+import json
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 MAX_COLUMNS = 1000
 SNIFF_BYTES = 64 * 1024
 BINARY_SIGNATURES = (b"\x1f\x8b", b"PK\x03\x04", b"%PDF", b"\x89PNG")
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+# Inflate in slices of this many bytes: a small gzip may expand to gigabytes.
+INFLATE_SLICE = 1024 * 1024
+# JSON's own whitespace: a line of nothing else is blank (Spark's reader uses the same set).
+JSON_WHITESPACE = " \t\r\n"
+MESSAGE_CHARS = 200
+PARQUET_BATCH_ROWS = 65536
+
+# Extension (lower case) -> format, longest first: ".csv.gz" is not a ".csv".
+FORMATS = {".csv.gz": "csv.gz", ".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
+EXTENSIONS = {fmt: extension for extension, fmt in FORMATS.items()}
+TEXT_FORMATS = ("csv", "csv.gz", "jsonl")
 
 
 def normalise_column(name: str) -> str:
@@ -24,23 +47,78 @@ def normalise_column(name: str) -> str:
     return name.strip().lower()
 
 
-class ContentInspector:
-    """Fed a file's bytes chunk by chunk: are they binary, are they UTF-8?
+def file_format(object_key: str) -> str | None:
+    """The format an object's key names, or None for an extension salesflow does not read."""
+    key = object_key.lower()
+    return next((fmt for extension, fmt in FORMATS.items() if key.endswith(extension)), None)
 
-    Spark would silently replace invalid UTF-8 with U+FFFD, changing the data, so every byte is
-    decoded (fast: no parsing).
+
+def one_line(error: BaseException) -> str:
+    """An error message fit for a reason code: one line of printable characters, bounded.
+
+    pyarrow may quote a byte of the broken file (``don't know what type: \\x0f``).
+    """
+    printable = "".join(c if c.isprintable() else " " for c in str(error))
+    return " ".join(printable.split())[:MESSAGE_CHARS] or type(error).__name__
+
+
+class ContentInspector:
+    """Fed a file's bytes chunk by chunk: is its container sound, is its text binary, is it UTF-8?
+
+    ``fmt`` is the format the key names. For ``csv.gz`` the bytes are inflated as they come (every
+    gzip member, as ``gzip -d`` and Spark read them) and the text checks run on the inflated bytes;
+    for ``parquet`` only the magic at both ends is kept (its footer is read from the local copy).
+    Spark would silently replace invalid UTF-8 with U+FFFD, changing the data, so every byte of
+    text is decoded (fast: no parsing).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fmt: str | None = "csv") -> None:
+        self.fmt = fmt
         self._decoder = codecs.getincrementaldecoder("utf-8")()
-        self._head = b""
+        self._head = b""  # of the text
+        self._start = b""  # the file's first bytes, as stored
+        self._end = b""  # the file's last bytes, as stored
+        self._inflater: Any = None  # the gzip member being inflated, if any
         self.size = 0
+        self.text_size = 0
         self.utf8 = True
+        self.gzip_error: str | None = None
 
     def update(self, chunk: bytes) -> None:
+        if len(self._start) < len(PARQUET_MAGIC):
+            self._start += chunk[: len(PARQUET_MAGIC) - len(self._start)]
+        self._end = (self._end + chunk[-len(PARQUET_MAGIC) :])[-len(PARQUET_MAGIC) :]
+        self.size += len(chunk)
+        if self.fmt == "csv.gz":
+            self._inflate(chunk)
+        elif self.fmt != "parquet":
+            self._text(chunk)
+
+    def _inflate(self, data: bytes) -> None:
+        """Inflate ``data``, member after member, into the text checks (until the stream is bad)."""
+        while self.gzip_error is None:
+            if self._inflater is None:
+                if not data:
+                    return
+                self._inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+            try:
+                inflated = self._inflater.decompress(data, INFLATE_SLICE)
+            except zlib.error as error:
+                self.gzip_error = f"bad_gzip:{one_line(error)}"
+                return
+            self._text(inflated)
+            if self._inflater.eof:  # a member ended: what follows is the next one
+                data = self._inflater.unused_data
+                self._inflater = None
+                continue
+            data = self._inflater.unconsumed_tail
+            if not data and len(inflated) < INFLATE_SLICE:  # a full slice may leave output pending
+                return
+
+    def _text(self, chunk: bytes) -> None:
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
-        self.size += len(chunk)
+        self.text_size += len(chunk)
         if self.utf8:
             try:
                 self._decoder.decode(chunk)
@@ -58,6 +136,21 @@ class ContentInspector:
     def binary(self) -> bool:
         return self._head.startswith(BINARY_SIGNATURES) or b"\x00" in self._head
 
+    def container_problem(self) -> str | None:
+        """Why the bytes are not the container the extension names (gzip, Parquet), or None."""
+        if self.fmt == "csv.gz":
+            if not self._start.startswith(GZIP_MAGIC):
+                return "not_gzip"
+            if self.gzip_error:
+                return self.gzip_error
+            if self._inflater is not None:  # the last member never reached its end
+                return "truncated_gzip"
+        if self.fmt == "parquet":
+            magic_at_both_ends = self._start == PARQUET_MAGIC == self._end
+            if self.size < 2 * len(PARQUET_MAGIC) or not magic_at_both_ends:
+                return "not_parquet"
+        return None
+
 
 @dataclass(frozen=True)
 class FileVerdict:
@@ -66,11 +159,7 @@ class FileVerdict:
     reason: str | None = None
     columns: list[str] = field(default_factory=list)  # normalised, in header order
     file_format: str = "csv"
-
-
-def file_format(object_key: str) -> str | None:
-    """The format an object's key names, or None for an extension salesflow does not read."""
-    return "csv" if object_key.lower().endswith(".csv") else None
+    column_types: list[str] = field(default_factory=list)  # Parquet: each column's type
 
 
 def judge(object_key: str, path: Path, content: ContentInspector, mandatory: list[str]) -> FileVerdict:
@@ -79,18 +168,47 @@ def judge(object_key: str, path: Path, content: ContentInspector, mandatory: lis
     fmt = file_format(object_key)
     if fmt is None:
         return FileVerdict("not_csv")
+    if content.fmt != fmt:
+        raise ValueError(f"{object_key}: its bytes were inspected as {content.fmt}, not {fmt}")
     if content.size == 0:
         return FileVerdict("empty_file")
+    problem = content.container_problem()
+    if problem:
+        return FileVerdict(problem)
+    if fmt == "parquet":
+        return check_parquet(path, mandatory)
+    text_problem = _text_problem(content)
+    if text_problem:
+        return FileVerdict(text_problem)
+    if fmt == "jsonl":
+        return check_json_lines(path)
+    return check_header(read_csv_header(path, fmt), mandatory, fmt)
+
+
+def _text_problem(content: ContentInspector) -> str | None:
+    if content.text_size == 0:  # a gzip of nothing
+        return "empty_file"
     if content.binary:
-        return FileVerdict("binary_content")
+        return "binary_content"
     if not content.utf8:
-        return FileVerdict("bad_encoding:not_utf8")
-    return check_header(read_csv_header(path), mandatory, fmt)
+        return "bad_encoding:not_utf8"
+    return None
 
 
-def read_csv_header(path: Path) -> list[str] | str:
+@contextmanager
+def open_text(path: Path, fmt: str) -> Iterator[IO[str]]:
+    """A text file's content (a ``.csv.gz`` inflated), its BOM ignored, newlines as written."""
+    if fmt == "csv.gz":
+        with gzip.open(path, "rt", encoding="utf-8-sig", newline="") as text:
+            yield text
+    else:
+        with path.open(encoding="utf-8-sig", newline="") as text:
+            yield text
+
+
+def read_csv_header(path: Path, fmt: str = "csv") -> list[str] | str:
     """The first record of a CSV file (a BOM ignored), or the reason it cannot be read."""
-    with path.open(newline="", encoding="utf-8-sig") as text:
+    with open_text(path, fmt) as text:
         try:
             return next(csv.reader(text))
         except StopIteration:
@@ -117,3 +235,73 @@ def check_header(header: list[str] | str, mandatory: list[str], fmt: str = "csv"
     if missing:
         return FileVerdict("missing_columns:" + ",".join(missing))
     return FileVerdict(None, columns, fmt)
+
+
+# ------------------------------------------------------------------------------------- Parquet
+def check_parquet(path: Path, mandatory: list[str]) -> FileVerdict:
+    """The footer's schema as a header: names checked as a CSV header's, types Spark can read; then
+    every page decoded once.
+
+    A CSV row that does not parse is a rejected row, but a Parquet page that does not decode would
+    fail the run's whole Spark job (all its files): such a file is quarantined here instead. The
+    decoding streams a batch at a time (about 0.1 s for 250,000 rows).
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        parquet_file = pq.ParquetFile(path)
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ... for a broken footer
+        return FileVerdict(f"bad_parquet_footer:{one_line(error)}")
+    schema = parquet_file.schema_arrow
+    verdict = check_header(list(schema.names), mandatory, "parquet")
+    if verdict.reason:
+        return verdict
+    for name, arrow_field in zip(verdict.columns, schema, strict=True):
+        if not spark_reads(arrow_field.type):
+            return FileVerdict(f"unsupported_parquet_type:{name}:{arrow_field.type}")
+    try:
+        for _batch in parquet_file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            pass
+    except Exception as error:
+        return FileVerdict(f"bad_parquet_data:{one_line(error)}")
+    return FileVerdict(None, verdict.columns, "parquet", [str(f.type) for f in schema])
+
+
+def spark_reads(arrow_type: Any) -> bool:
+    """Whether Spark reads a Parquet column of this type (else the whole job would fail on it).
+
+    Measured on Spark 4.3: nanosecond timestamps, times of day, 16-bit floats and decimals of more
+    than 38 digits are refused when the schema is read.
+    """
+    import pyarrow.types as types
+
+    if types.is_timestamp(arrow_type) and arrow_type.unit == "ns":
+        return False
+    if types.is_time(arrow_type) or types.is_float16(arrow_type):
+        return False
+    if types.is_decimal(arrow_type) and arrow_type.precision > 38:
+        return False
+    children = [arrow_type.field(i).type for i in range(arrow_type.num_fields)]
+    return all(spark_reads(child) for child in children)
+
+
+# ----------------------------------------------------------------------------------- JSON Lines
+def check_json_lines(path: Path) -> FileVerdict:
+    """The first non-blank line must be a JSON object (later lines are judged row by row)."""
+    with path.open(encoding="utf-8-sig") as text:  # universal newlines: \n, \r\n and \r, as Spark
+        first = next((line for line in text if line.strip(JSON_WHITESPACE)), None)
+    if first is None or not isinstance(_json_value(first), dict):
+        return FileVerdict("not_json_lines")
+    return FileVerdict(None, [], "jsonl")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_value(line: str) -> object:
+    """The JSON value of one line, or None when it is not strict JSON (NaN and Infinity are not)."""
+    try:
+        return json.loads(line, parse_constant=_reject_constant)
+    except ValueError:
+        return None

@@ -18,7 +18,7 @@ from salesflow.config import MYSQL_CONN_ID, Settings
 from salesflow.contracts import IntakeFile, JdbcTarget, JobSpec, TransformResult
 from salesflow.db import connect, mysql_hook
 from salesflow.faults import fault_point
-from salesflow.intake import ContentInspector, FileVerdict, judge
+from salesflow.intake import EXTENSIONS, ContentInspector, FileVerdict, file_format, judge
 from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, StatusMove
 from salesflow.paths import rebase_key, relative_key, sanitize_name
 from salesflow.storage import (
@@ -51,9 +51,14 @@ def transform_dir(settings: Settings, run_id: str) -> Path:
     return run_folder(settings, run_id) / "transform"
 
 
-def local_download_path(settings: Settings, run_id: str, entry_id: int) -> Path:
-    # Local names come from the ledger id, never from the S3 key: no key can steer a write.
-    return run_folder(settings, run_id) / "downloads" / f"{entry_id:010d}.csv"
+def local_download_path(settings: Settings, run_id: str, entry_id: int, fmt: str | None = "csv") -> Path:
+    """Where a file is downloaded: ``<ledger id><the format's extension>``.
+
+    Local names come from the ledger id, never from the S3 key: no key can steer a write. The
+    extension is the format's (``.csv.gz``, ``.parquet``, ...), so Spark picks the gzip codec by it;
+    a file of no known format keeps a neutral one (it is only ever quarantined).
+    """
+    return run_folder(settings, run_id) / "downloads" / f"{entry_id:010d}{EXTENSIONS.get(fmt or '', '.data')}"
 
 
 class RunFolderMissingError(FileNotFoundError):
@@ -220,8 +225,9 @@ class Intake:
         self.files: dict[int, IntakeFile] = {}
 
     def fetch(self, entry: LedgerEntry) -> Fetched:
-        target = local_download_path(self.settings, self.run_id, entry.id)
-        content = ContentInspector()
+        fmt = file_format(entry.object_key)
+        target = local_download_path(self.settings, self.run_id, entry.id, fmt)
+        content = ContentInspector(fmt)
         try:
             sha256 = download_version(
                 self.hook, self.settings.bucket, entry.version(), target, content.update
@@ -260,14 +266,14 @@ class Intake:
         # that is later (a backfill run for a past day picking up a new file). So a file ends the
         # same whichever run takes it.
         landed = entry.landed_at.date() if entry.landed_at else self.as_of
-        target = local_download_path(self.settings, self.run_id, entry.id)
+        target = local_download_path(self.settings, self.run_id, entry.id, file_format(entry.object_key))
         log.info(
             "download: %s (%d bytes, sha256 %s) -> %s: %s",
             entry.object_key,
             entry.size_bytes,
             sha256[:12],
             target.name,
-            f"to be quarantined ({reason})" if reason else f"accepted, {len(verdict.columns)} columns",
+            f"to be quarantined ({reason})" if reason else f"accepted, {accepted_shape(verdict)}",
         )
         return IntakeFile(
             file_id=entry.id,
@@ -279,6 +285,7 @@ class Intake:
             reason=reason,
             columns=verdict.columns if reason is None else [],
             file_format=verdict.file_format,
+            column_types=verdict.column_types if reason is None else [],
             attempts=entry.attempts,
         )
 
@@ -301,6 +308,13 @@ class Intake:
             # Claimed again after failing in each of the earlier attempts: it blocks nothing more.
             return f"too_many_attempts:{entry.attempts - 1}:{entry.last_error or 'unknown error'}"
         return verdict.reason
+
+
+def accepted_shape(verdict: FileVerdict) -> str:
+    """What the log says of an accepted file: its format and columns."""
+    if verdict.file_format == "jsonl":
+        return "jsonl, keys checked line by line"
+    return f"{verdict.file_format}, {len(verdict.columns)} columns"
 
 
 def download_claimed_files(

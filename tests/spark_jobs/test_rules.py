@@ -8,11 +8,19 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 from include.sample_data.generate import HEADER
-from spark_jobs.readers import CORRUPT_COLUMN, ROW_ID, fold_extra_columns, number_lines, read_csv_group
+from spark_jobs.readers import (
+    CORRUPT_COLUMN,
+    ROW_ID,
+    fold_extra_columns,
+    line_starts,
+    number_lines,
+    read_csv_group,
+)
 from spark_jobs.rules import ADDITIONAL_COLUMN_MAX_BYTES, Dimensions, apply_row_rules
 
 MANDATORY = list(HEADER)  # the mandatory columns of SPEC, in the generator's order
@@ -27,8 +35,10 @@ def write(tmp_path: Path, name: str, content: str) -> str:
 
 def read_numbered(spark, paths: list[str], columns: list[str]):
     rows = read_csv_group(spark, paths, columns)
-    first = rows.groupBy("file_id").agg({ROW_ID: "min"}).withColumnRenamed(f"min({ROW_ID})", "first_row_id")
-    return number_lines(rows, first)
+    first = {
+        r["file_id"]: r["first"] for r in rows.groupBy("file_id").agg(F.min(ROW_ID).alias("first")).collect()
+    }
+    return number_lines(rows, line_starts(spark, first, dict.fromkeys(first, "csv")))
 
 
 # ------------------------------------------------------------------------------------- reading
