@@ -21,6 +21,7 @@ class Input:
     files: list[GeneratedFile]
     good: list[GeneratedFile]
     md5: dict[str, str] = field(default_factory=dict)  # file name -> hex MD5 (the ETag of one PUT)
+    file_format: str = "csv"  # the good files' format (generate.FORMATS)
 
     def __post_init__(self) -> None:
         self.md5 = {f.name: hashlib.md5(f.content).hexdigest() for f in self.files}
@@ -47,10 +48,12 @@ class Input:
         }
 
 
-def spread(rows: int, files: int, seed: int, bad_cases: bool) -> Input:
-    """`rows` good rows in `files` files over MONTHS months, and the generator's bad files if asked."""
-    good = good_files(rows, files, seed, START_MONTH, MONTHS)
-    return Input(files=good + (bad_case_files(seed, START_MONTH) if bad_cases else []), good=good)
+def spread(rows: int, files: int, seed: int, bad_cases: bool, fmt: str = "csv") -> Input:
+    """`rows` good rows in `files` files of format `fmt` over MONTHS months, and the generator's bad
+    files if asked."""
+    good = good_files(rows, files, seed, START_MONTH, MONTHS, fmt)
+    bad = bad_case_files(seed, START_MONTH) if bad_cases else []
+    return Input(files=good + bad, good=good, file_format=fmt)
 
 
 def one_month(rows: int, files: int, seed: int) -> Input:

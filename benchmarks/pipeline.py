@@ -42,6 +42,7 @@ from benchmarks.airflow_run import spark_task_ids
 from benchmarks.common import ROOT, BenchError
 from benchmarks.modes import run_floors, run_history
 from benchmarks.services import Sitting, airflow_environment, ensure_airflow_db
+from include.sample_data.generate import FORMATS
 
 DEFAULTS = {False: {"rows": 400_000, "files": 4}, True: {"rows": 10_000, "files": 1}}
 
@@ -55,6 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="runs; the medians are reported (default 3)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--bad-cases", action="store_true", help="also upload the bad files of the generator")
+    parser.add_argument("--format", default="csv", choices=sorted(FORMATS), help="the good files' format")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench", help="results folder")
     history = parser.add_argument_group("history mode (issue #10)")
     history.add_argument("--history", action="store_true", help="the file into an empty month and a busy one")
@@ -77,7 +79,8 @@ def stem(args: argparse.Namespace) -> str:
     now = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     if args.history:
         return f"bench-history-{args.history_facts}-{args.rows}-{now}"
-    return f"bench-{args.rows}-{args.files}-{now}"
+    fmt = "" if args.format == "csv" else f"-{args.format}"
+    return f"bench-{args.rows}-{args.files}{fmt}-{now}"
 
 
 def prepare(out: Path, name: str) -> tuple[Sitting, dict[str, Any]]:
