@@ -71,7 +71,7 @@ MONTHLY_KEYS = {
     "sales_comparison": ["level", "entity_id", "month"],
     "customer_segments": ["customer_id", "snapshot_month"],
 }
-FACT_PARTITIONS = ["sales_month", "store_id", "file_version"]
+FACT_PARTITIONS = ["sales_month", "store_id"]
 
 
 # ------------------------------------------------------------------------------- the job's parts
@@ -427,7 +427,7 @@ class TransformJob:
             "customer_segments": (outputs.customer_segments, "customer_segments", plan.snapshot_cleared),
         }
         writes: dict[str, Callable[[], list[Path]]] = {
-            "sales": lambda: self._write_facts(outputs.facts, load, parquet),
+            "sales": lambda: self._write_facts(plan, outputs.facts, load, parquet),
             **{
                 table: (
                     lambda frame=frame, table=table: write_load_csv(frame, load / table, SUMMARY_KEYS[table])
@@ -452,10 +452,18 @@ class TransformJob:
             futures = {name: pool.submit(write) for name, write in writes.items()}
             return {name: future.result() for name, future in futures.items() if name != "rejects"}
 
-    def _write_facts(self, facts: DataFrame, load: Path, parquet: Path) -> list[Path]:
+    def _write_facts(self, plan: BatchPlan, facts: DataFrame, load: Path, parquet: Path) -> list[Path]:
+        """The facts' load CSV, and their Parquet in the batch's own folder (by month and store).
+
+        ``publish_outputs`` splits the Parquet per file version: Spark writing one partition per
+        file version would cost seconds per thousand files. The folder is the batch's alone, so a
+        batch that failed never leaves rows in another's (and the result names it per file).
+        """
         parts = write_load_csv(facts, load / "sales", FACT_KEY, whole_files=True)
-        versions = facts.withColumn("file_version", F.col("file_id"))
-        write_parquet(versions, parquet / "sales", FACT_PARTITIONS, ["line_number"], shuffle=False)
+        if plan.file_ids:
+            folder = parquet / "sales" / facts_folder(plan.file_ids)
+            shutil.rmtree(folder, ignore_errors=True)
+            write_parquet(facts, folder, FACT_PARTITIONS, FACT_KEY, shuffle=False)
         return parts
 
     def _write_monthly(
@@ -600,6 +608,7 @@ class TransformJob:
                 max_sales_date=self.stats[f].max_sales_date.isoformat()
                 if self.stats[f].max_sales_date
                 else None,
+                facts_folder=facts_folder(plan.file_ids),
             )
             for f in plan.file_ids
         }
@@ -730,6 +739,11 @@ class TransformJob:
 
 
 # ------------------------------------------------------------------------------------------ I/O
+def facts_folder(file_ids: list[int]) -> str:
+    """The name of a batch's facts folder: its first file and its size (unique within a run)."""
+    return f"batch-{min(file_ids):010d}-{len(file_ids)}"
+
+
 def write_load_csv(df: DataFrame, path: Path, key: list[str], *, whole_files: bool = False) -> list[Path]:
     """CSV for LOAD DATA: RFC 4180 quoting with doubled quotes, NULL as an empty field.
 

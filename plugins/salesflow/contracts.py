@@ -104,6 +104,8 @@ class FileOutcome:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     max_sales_date: str | None = None
     reason: str | None = None
+    # The run folder's Parquet of the batch that loaded the file (parquet/sales/<facts_folder>).
+    facts_folder: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Every function is keyed by the run id and the files that run claimed, and is saf
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -413,29 +414,69 @@ def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
     return published
 
 
-def _fact_key(prefix: str, leaf: Path, root: Path, index: int) -> tuple[int, str]:
-    """(file id, S3 key) of one local fact file: sales_month=M/store_id=S/file_version=F/part-*."""
-    month_dir, store_dir, version_dir = leaf.parent.relative_to(root).parts
-    file_id = int(version_dir.split("=", 1)[1])
-    return file_id, f"{prefix}{month_dir}/{store_dir}/part-{file_id:010d}-{index:05d}.parquet"
+UPLOAD_CHUNK = 256
+
+
+def fact_objects(root: Path, prefix: str, files: dict[int, str]) -> Iterator[tuple[str, bytes]]:
+    """(S3 key, Parquet bytes) of each loaded file version's facts in each month and store.
+
+    ``files`` maps each loaded file id to its batch's folder under ``root``; a folder's Parquet is
+    read leaf by leaf (month and store) and cut where the file id changes (the rows are sorted by
+    it), so one file version's rows are one object: ``part-<ledger id>-<n>.parquet``.
+    """
+    import pyarrow.parquet as pq
+
+    for folder in sorted(set(files.values())):
+        for leaf in sorted(p for p in (root / folder).glob("sales_month=*/store_id=*") if p.is_dir()):
+            counts: dict[int, int] = {}
+            for part in sorted(leaf.glob("part-*.parquet")):
+                table = pq.read_table(part)
+                for file_id, rows in _by_file(table):
+                    if files.get(file_id) != folder:
+                        continue  # not loaded, or loaded by another batch of the run
+                    n = counts[file_id] = counts.get(file_id, -1) + 1
+                    key = f"{prefix}{leaf.parent.name}/{leaf.name}/part-{file_id:010d}-{n:05d}.parquet"
+                    yield key, _parquet_bytes(rows)
+
+
+def _by_file(table: Any) -> Iterator[tuple[int, Any]]:
+    """(file id, its rows) of a table sorted by file id."""
+    ids = table.column("file_id").to_pylist()
+    start = 0
+    for end in range(1, len(ids) + 1):
+        if end == len(ids) or ids[end] != ids[start]:
+            yield ids[start], table.slice(start, end - start)
+            start = end
+
+
+def _parquet_bytes(table: Any) -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return sink.getvalue().to_pybytes()
 
 
 def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformResult) -> int:
     root = transform_dir(settings, run_id) / "parquet" / "sales"
     prefix = settings.prefixes.partitioned_mart
-    loaded = set(result.loaded_file_ids())
-    uploads = []
-    for leaf_dir in sorted({p.parent for p in root.glob("*/*/file_version=*/part-*.parquet")}):
-        for index, part in enumerate(sorted(leaf_dir.glob("part-*.parquet"))):
-            file_id, key = _fact_key(prefix, part, root, index)
-            if file_id in loaded:
-                uploads.append((part, key))
-    first_alone_then_pooled(
-        lambda item: hook.load_file(str(item[0]), key=item[1], bucket_name=settings.bucket, replace=True),
-        uploads,
-        lambda _done, _results: None,
-        "publish_outputs",
-    )
+    loaded = {
+        int(file_id): outcome.facts_folder
+        for file_id, outcome in result.files.items()
+        if outcome.status == FileStatus.LOADED.value and outcome.facts_folder
+    }
+    objects = fact_objects(root, prefix, loaded)
+    uploaded = 0
+    # In chunks: a run's facts as Parquet bytes would otherwise sit in memory all at once.
+    while chunk := list(itertools.islice(objects, UPLOAD_CHUNK)):
+        first_alone_then_pooled(
+            lambda item: hook.load_bytes(item[1], key=item[0], bucket_name=settings.bucket, replace=True),
+            chunk,
+            lambda _done, _results: None,
+            "publish_outputs",
+        )
+        uploaded += len(chunk)
     stale = []
     for old_id, months in result.superseded.items():
         marker = f"/part-{int(old_id):010d}-"
@@ -448,11 +489,11 @@ def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformR
         hook.delete_objects(settings.bucket, stale)
     log.info(
         "publish: %d fact files of %d file versions uploaded, %d superseded removed",
-        len(uploads),
+        uploaded,
         len(loaded),
         len(stale),
     )
-    return len(uploads)
+    return uploaded
 
 
 def publish_months(

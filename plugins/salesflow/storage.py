@@ -246,6 +246,11 @@ def copy_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
     client = hook.get_conn()
     if object_exists(client, bucket, destination_key):
         return "already_copied"
+    return "copied" if _copy_if_version(client, bucket, version, destination_key) else "not_there"
+
+
+def _copy_if_version(client: Any, bucket: str, version: ObjectVersion, destination_key: str) -> bool:
+    """Copy ``version`` to ``destination_key`` if its key still holds that version (If-Match)."""
     try:
         client.copy_object(
             Bucket=bucket,
@@ -256,8 +261,8 @@ def copy_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
     except client.exceptions.ClientError as error:
         if _code(error) not in NOT_THE_VERSION:
             raise
-        return "not_there"
-    return "copied"
+        return False
+    return True
 
 
 def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
@@ -270,16 +275,7 @@ def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
     ``moved``, ``already_moved`` or ``source_replaced``.
     """
     client = hook.get_conn()
-    try:
-        client.copy_object(
-            Bucket=bucket,
-            Key=destination_key,
-            CopySource={"Bucket": bucket, "Key": version.key},
-            CopySourceIfMatch=f'"{version.etag}"',
-        )
-    except client.exceptions.ClientError as error:
-        if _code(error) not in NOT_THE_VERSION:
-            raise
+    if not _copy_if_version(client, bucket, version, destination_key):
         # The source is gone or another version: moved by an earlier try, or replaced.
         if object_exists(client, bucket, destination_key):
             return "already_moved"
@@ -287,7 +283,7 @@ def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
             return "source_replaced"
         raise ObjectChangedError(
             f"s3://{bucket}/{version.key} is gone and was not moved to {destination_key}"
-        ) from None
+        )
     try:
         # Deleted only if the source is still the claimed version: S3 checks the ETag (If-Match).
         client.delete_object(Bucket=bucket, Key=version.key, IfMatch=f'"{version.etag}"')

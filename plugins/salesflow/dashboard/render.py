@@ -291,15 +291,5 @@ def _change(mover: p.Mover) -> str:
     return f"{sign}{full(mover.mom_change)}{pct}"
 
 
-RENDERERS: dict[str, Callable[[Any], str]] = {
-    "freshness": freshness,
-    "outcomes": outcomes,
-    "runs": runs,
-    "rejects": rejects,
-    "quarantined": quarantined,
-    "in_flight": in_flight,
-    "revenue": revenue,
-    "top_sellers": top_sellers,
-    "segments": segments,
-    "movers": movers,
-}
+# Each panel's renderer is the function of this module named after it (panels.PANELS).
+RENDERERS: dict[str, Callable[[Any], str]] = {name: globals()[name] for name in p.PANELS}
