@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from salesflow.config import Tables
@@ -374,7 +374,7 @@ class TransformJob:
     def _batch_facts(self, plan: BatchPlan, checked: DataFrame | None) -> DataFrame:
         if checked is None:  # only months to recompute: no new rows
             return self.table("sales").select(*marts.FACT_COLUMNS).limit(0)
-        valid = F.col("reject_reason").isNull() & F.col("file_id").isin(plan.file_ids)
+        valid = F.col("reject_reason").isNull() & self._of_batch(plan)
         return checked.where(valid).select(*marts.FACT_COLUMNS)
 
     def _recomputed_facts(self, plan: BatchPlan) -> DataFrame | None:
@@ -394,11 +394,20 @@ class TransformJob:
         earlier = self.table(attribute).where(
             F.col("sales_month").isin(sorted(months))
             & ~F.col("sales_month").isin(plan.recompute or ["-"])
-            & ~F.col("file_id").isin(plan.replaced or [-1])
+            # A file of the batch has no summary yet (it is VALIDATED): only an earlier version's
+            # rows are left out.
+            & ~F.col("file_id").isin(sorted(plan.superseded) or [-1])
         )
         return self._cached(
             earlier.unionByName(batch[attribute].where(F.col("sales_month").isin(sorted(months))))
         )
+
+    def _of_batch(self, plan: BatchPlan) -> Column:
+        """The rows of the batch's files: all of the checked rows unless the batch is a part of them
+        (a literal list of 10,000 ids in every plan costs seconds)."""
+        if set(plan.file_ids) >= set(self.stats):
+            return F.lit(True)
+        return F.col("file_id").isin(plan.file_ids)
 
     def _cached(self, frame: DataFrame) -> DataFrame:
         """``frame`` cached until the batch ends (small frames used by more than one output)."""
@@ -444,7 +453,7 @@ class TransformJob:
             },
         }
         if checked is not None and plan.file_ids:
-            rejected = checked.where(F.col("file_id").isin(plan.file_ids))
+            rejected = checked.where(self._of_batch(plan))
             writes["rejects"] = lambda: write_rejects(
                 rejected, list(self.spec.mandatory_columns), self.out / "rejected"
             )
