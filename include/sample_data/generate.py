@@ -79,10 +79,6 @@ class GeneratedFile:
     rejected_reasons: list[str] = field(default_factory=list)
 
 
-def _fmt(value: object) -> str:
-    return "" if value is None else str(value)
-
-
 def _month_starts(start_month: date, months: int) -> list[date]:
     starts, current = [], start_month.replace(day=1)
     for _ in range(months):

@@ -138,9 +138,6 @@ class TransformResult:
             superseded={**self.superseded, **later.superseded},
         )
 
-    def loaded_file_ids(self) -> list[int]:
-        return sorted(int(file_id) for file_id, f in self.files.items() if f.status == "LOADED")
-
 
 def write(path: Path, contract: Any) -> None:
     """A contract as JSON at ``path``, whole or not at all."""
