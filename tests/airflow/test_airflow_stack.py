@@ -5,21 +5,16 @@ date range, the UI checked in headless Chromium. Everything started here is stop
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import time
 import urllib.error
 import urllib.request
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from include.local_s3 import free_ports
 from include.sample_data.generate import bad_case_files, good_files
 from salesflow.paths import PROJECT_ROOT
+from tests.support.airflow_stack import Api, airflow_stack
 from tests.support.e2e import expected_marts, marts, query, upload, valid_rows
 
 pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
@@ -35,147 +30,17 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-RUN_TIMEOUT_SECONDS = 420
-
-
-class Api:
-    """The Airflow REST API (/api/v2) with a token from /auth/token."""
-
-    def __init__(self, base: str, password: str) -> None:
-        self.base = base
-        body = json.dumps({"username": "admin", "password": password}).encode()
-        request = urllib.request.Request(
-            f"{base}/auth/token", data=body, headers={"Content-Type": "application/json"}, method="POST"
-        )
-        self.token = json.load(urllib.request.urlopen(request, timeout=30))["access_token"]
-
-    def call(self, method: str, path: str, payload: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"{self.base}/api/v2{path}",
-            data=None if payload is None else json.dumps(payload).encode(),
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-            method=method,
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.call("GET", f"/dags/{dag_id}")
-                return
-            except urllib.error.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-
-    def wait_for_runs(self, dag_id: str, count: int) -> list[dict]:
-        """Waits until `count` runs exist and none is queued or running."""
-        deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
-        while True:
-            runs = self.runs(dag_id)
-            if len(runs) >= count and all(r["state"] not in ("queued", "running") for r in runs):
-                return runs
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"runs still going after {RUN_TIMEOUT_SECONDS} s: {runs}")
-            time.sleep(3)
-
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
-        quoted = urllib.request.quote(run_id, safe="")
-        instances = self.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
-        return {ti["task_id"]: ti["state"] for ti in instances}
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, mysql_database):
-    """scripts/airflow.sh start with a bucket, databases, ports and folders of its own."""
-    from salesflow.config import load_settings
-    from tests.support.services import mysql_connection
-
-    tag = uuid.uuid4().hex[:6]
-    state = tmp_path_factory.mktemp("airflow-stack")
-    port, s3_port = free_ports(2)
-    env = {
-        **os.environ,
-        "SALESFLOW_AIRFLOW_STATE": str(state),
-        "AIRFLOW_PORT": str(port),
-        "AIRFLOW_PG_DATABASE": f"sf_airflow_{tag}",
-        "SALESFLOW_S3_PORT": str(s3_port),
-        "SALESFLOW__STORAGE__BUCKET": f"sf-stack-{tag}",
-        "SALESFLOW__MYSQL__DATABASE": f"sf_stack_{tag}",
-        "SALESFLOW__LOCAL__WORK_ROOT": str(state / "work"),
-        "SALESFLOW__LOCAL__ERROR_DIR": str(state / "error"),
-        # A run that finds no file waits this long, then is skipped (6 hours in production).
-        "SALESFLOW_SENSOR_TIMEOUT_SECONDS": "20",
-        "SALESFLOW_SENSOR_POKE_SECONDS": "5",
-    }
-    for name in (
-        "AIRFLOW_HOME",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
-        "AIRFLOW_CONN_SALESFLOW_S3",
-        "SALESFLOW_S3_ENDPOINT",
-    ):
-        env.pop(name, None)
-    script = str(PROJECT_ROOT / "scripts" / "airflow.sh")
-    saved = {
-        k: os.environ.get(k) for k in env if k.startswith("SALESFLOW__") or k == "AIRFLOW_CONN_SALESFLOW_S3"
-    }
-    try:
-        subprocess.run([script, "start"], env=env, check=True, timeout=600)
-        # This process talks to the same S3 and database as the stack.
-        for key in (
-            "SALESFLOW__STORAGE__BUCKET",
-            "SALESFLOW__MYSQL__DATABASE",
-            "SALESFLOW__LOCAL__ERROR_DIR",
-        ):
-            os.environ[key] = env[key]
-        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "salesflow-local",
-                "password": "salesflow-local-secret",
-                "extra": {"endpoint_url": f"http://127.0.0.1:{s3_port}", "region_name": "us-east-1"},
-            }
-        )
-        password = json.loads((state / "passwords.json").read_text())["admin"]
-        yield {
-            "base": f"http://127.0.0.1:{port}",
-            "password": password,
-            "settings": load_settings(),
-            "state": state,
-        }
-    finally:
-        subprocess.run([script, "stop"], env=env, check=False, timeout=120)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-qc",
-                f'DROP DATABASE IF EXISTS "sf_airflow_{tag}"',
-            ],
-            check=False,
-        )
-        conn = mysql_connection()
-        with conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `sf_stack_{tag}`")
-        conn.close()
+    with airflow_stack(tmp_path_factory.mktemp("airflow-stack")) as started:
+        yield started
 
 
 def test_rest_trigger_schedule_backfill_and_ui(stack):
-    settings = stack["settings"]
-    api = Api(stack["base"], stack["password"])
+    settings = stack.settings
+    api = Api(stack.base, stack.password)
     api.wait_for_dag("sales_pipeline")
 
     # 1. Files land; a run triggered through the REST API loads them.
@@ -228,7 +93,7 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
     # 3. The UI: log in, open the triggered run, see it and its tasks successful; keep a screenshot.
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     screenshot = ARTIFACTS / "airflow-ui-run.png"
-    ui_check(stack["base"], stack["password"], worker_run, screenshot)
+    ui_check(stack.base, stack.password, worker_run, screenshot)
     assert screenshot.stat().st_size > 10_000
 
 

@@ -40,7 +40,7 @@ def stack(tmp_path_factory, mysql_database):
 
 
 def query(settings, statement: str) -> list[tuple]:
-    from tests.conftest import mysql_connection
+    from tests.support.services import mysql_connection
 
     conn = mysql_connection(settings.database)
     try:

@@ -20,8 +20,8 @@ import pytest
 from salesflow.dashboard import panels
 from salesflow.dashboard.charts import compact, hbar_chart, nice_ticks
 from salesflow.dashboard.panels import PANELS
-from tests.conftest import mysql_connection
 from tests.support import dashboard_data as data
+from tests.support.services import mysql_connection
 
 FIGURE = re.compile(r'data-figure="(\w+)">([^<]*)<')
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,16 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from include.local_s3 import free_ports
 from salesflow.paths import PROJECT_ROOT
+from tests.support.services import mysql_connection
 
 SCRIPT = str(PROJECT_ROOT / "scripts" / "airflow.sh")
 RUN_TIMEOUT_SECONDS = 420
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -65,7 +60,7 @@ def airflow_stack(state: Path) -> Iterator[Stack]:
     from salesflow.config import load_settings
 
     tag = uuid.uuid4().hex[:6]
-    port, s3_port = free_port(), free_port()
+    port, s3_port = free_ports(2)
     env = stack_environment(state, tag, port, s3_port)
     shared = ("SALESFLOW__STORAGE__BUCKET", "SALESFLOW__MYSQL__DATABASE", "SALESFLOW__LOCAL__ERROR_DIR")
     saved = {key: os.environ.get(key) for key in (*shared, "AIRFLOW_CONN_SALESFLOW_S3")}
@@ -93,8 +88,6 @@ def airflow_stack(state: Path) -> Iterator[Stack]:
 
 
 def drop_databases(tag: str) -> None:
-    from tests.conftest import mysql_connection
-
     subprocess.run(
         ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'DROP DATABASE IF EXISTS "sf_airflow_{tag}"'],
         check=False,
@@ -146,6 +139,11 @@ class Api:
 
     def runs(self, dag_id: str) -> list[dict]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        quoted = urllib.request.quote(run_id, safe="")
+        instances = self.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti["state"] for ti in instances}
 
     def wait_for_runs(self, dag_id: str, count: int) -> list[dict]:
         """Waits until `count` runs exist and none is queued or running."""
