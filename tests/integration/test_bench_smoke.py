@@ -108,6 +108,7 @@ def test_bench_runs_and_writes_its_json(tmp_path, dag):
         "repeat": 1,
         "seed": 42,
         "bad_cases": False,
+        "format": "csv",
         "start_month": "2024-01",
         "months": 3,
     }
