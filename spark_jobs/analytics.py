@@ -13,11 +13,11 @@ DECIMAL(38, 2) throughout and no value ever goes through a float.
 
 from __future__ import annotations
 
-import re
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from salesflow.months import add_months, check_month
 
 MONEY = T.DecimalType(38, 2)
 QUANTITY = T.DecimalType(38, 0)
@@ -99,26 +99,8 @@ SEGMENTS: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
     ("Hibernating", (1, 2), (1, 2)),
 )
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-
 
 # ------------------------------------------------------------------------------------- months
-def check_month(month: str) -> str:
-    """``month`` itself if it is a ``YYYY-MM`` month; ValueError otherwise."""
-    if not isinstance(month, str) or not _MONTH.fullmatch(month):
-        raise ValueError(f"not a YYYY-MM month: {month!r}")
-    return month
-
-
-def add_months(month: str, n: int) -> str:
-    """The month ``n`` months after ``month`` (before it for a negative ``n``).
-
-    ``add_months('2023-12', 1)`` is ``'2024-01'``; ValueError for anything but a ``YYYY-MM`` month.
-    """
-    year, index = divmod(int(check_month(month)[:4]) * 12 + int(month[5:]) - 1 + n, 12)
-    return f"{year:04d}-{index + 1:02d}"
-
-
 def _month_start(month: str | Column) -> Column:
     return F.to_date(F.col(month) if isinstance(month, str) else month, "yyyy-MM")
 

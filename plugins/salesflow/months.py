@@ -9,7 +9,7 @@ MONTH_PATTERN = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 
 
 def check_month(month: str) -> str:
-    if not isinstance(month, str) or not MONTH_PATTERN.match(month):
+    if not isinstance(month, str) or not MONTH_PATTERN.fullmatch(month):
         raise ValueError(f"not a month (YYYY-MM): {month!r}")
     return month
 

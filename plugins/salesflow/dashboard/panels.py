@@ -18,6 +18,7 @@ from typing import Any
 
 from salesflow.config import Settings
 from salesflow.ledger import FileStatus
+from salesflow.months import month_range
 from salesflow.paths import rebase_key
 from salesflow.sql import render
 
@@ -356,18 +357,9 @@ def revenue(sources: Sources) -> Revenue:
     found = dict(_rows(sources, "revenue_by_month", (REVENUE_MONTHS,)))
     if not found:
         return Revenue([], None, None)
-    months = _month_range(min(found), max(found))
+    months = month_range(min(found), max(found))
     series = [MonthRevenue(month, found.get(month, Decimal("0.00"))) for month in months]
     return Revenue(series, series[-1].month, series[-1].revenue)
-
-
-def _month_range(first: str, last: str) -> list[str]:
-    year, month = int(first[:4]), int(first[5:7])
-    months = []
-    while (current := f"{year:04d}-{month:02d}") <= last:
-        months.append(current)
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return months
 
 
 # --------------------------------------------------------------------------------- top sellers
