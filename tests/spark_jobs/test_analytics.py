@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
+from salesflow.months import add_months
 from spark_jobs.analytics import (
     CUSTOMER_MONTH_SCHEMA,
     CUSTOMER_SEGMENTS_COLUMNS,
@@ -25,7 +26,6 @@ from spark_jobs.analytics import (
     month_end,
     sales_comparison,
 )
-from salesflow.months import add_months
 from tests.support.analytics_reference import (
     calendar_months,
     comparison_rows,
