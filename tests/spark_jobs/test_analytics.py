@@ -105,7 +105,9 @@ def test_add_months_crosses_year_boundaries(month, n, expected):
     assert add_months(month, n) == expected
 
 
-@pytest.mark.parametrize("month", ["2024-13", "2024-00", "2024-1", "24-01", "2024/01", "2024-01-01", "2024-01\n", ""])
+@pytest.mark.parametrize(
+    "month", ["2024-13", "2024-00", "2024-1", "24-01", "2024/01", "2024-01-01", "2024-01\n", ""]
+)
 def test_add_months_refuses_what_is_not_a_month(month):
     with pytest.raises(ValueError, match="not a month"):
         add_months(month, 1)
