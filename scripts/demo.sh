@@ -43,18 +43,21 @@ python -m salesflow.cli create-bucket 2>/dev/null
 python -m include.sample_data.generate --rows "$rows" --files "$files" --bad-cases --format-cases \
   --s3-bucket "$SALESFLOW__STORAGE__BUCKET" 2>/dev/null
 
+# A section of what the demo prints: a title, then what one salesflow.cli command prints.
+show() {
+  echo
+  echo "== $1"
+  AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli "$2" 2>/dev/null
+}
+
 log="$SALESFLOW_ROOT/var/demo/dag_test.log"
 echo "demo: running the DAG (airflow dags test sales_pipeline); full log in $log"
 status=0
 airflow dags test sales_pipeline >"$log" 2>&1 || status=$?
 grep -E "\] (claim|download|publish|archive): |\] (validated|quarantined) |salesflow.transform (file|transform:)|\] quarantine|DagRun Finished" "$log" \
   | sed -E 's/^[0-9TZ:.-]+ \[[a-z]+ *\] //; s/ \[[a-zA-Z_.]+\] loc=.*$//; s/^[0-9-]+ [0-9:,]+ salesflow.transform //; s/ \[airflow.task.hooks.*$//' || true
-echo
-echo "== file ledger ($SALESFLOW__MYSQL__DATABASE.file_ledger)"
-AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli ledger 2>/dev/null
-echo
-echo "== s3://$SALESFLOW__STORAGE__BUCKET"
-AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli ls 2>/dev/null
+show "file ledger ($SALESFLOW__MYSQL__DATABASE.file_ledger)" ledger
+show "s3://$SALESFLOW__STORAGE__BUCKET" ls
 echo
 echo "== local error folder ($SALESFLOW__LOCAL__ERROR_DIR)"
 ls -1 "$SALESFLOW__LOCAL__ERROR_DIR" 2>/dev/null || echo "(empty)"
@@ -62,15 +65,9 @@ if [ "$status" -ne 0 ] || ! grep -q "state=success" "$log"; then
   echo "demo: the DAG run did not succeed; see $log" >&2
   exit 1
 fi
-echo
-echo "== run report"
-AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli latest-report 2>/dev/null
-echo
-echo "== analytics: the biggest month-over-month movers of the latest month (sales_comparison_mart)"
-AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli movers 2>/dev/null
-echo
-echo "== analytics: customers per segment in the latest snapshot (customer_segments)"
-AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli segments 2>/dev/null
+show "run report" latest-report
+show "analytics: the biggest month-over-month movers of the latest month (sales_comparison_mart)" movers
+show "analytics: customers per segment in the latest snapshot (customer_segments)" segments
 echo
 echo "demo: done. Look at the tables with:"
 echo "  mariadb -h $SALESFLOW_MYSQL_HOST -u $SALESFLOW_MYSQL_USER $SALESFLOW__MYSQL__DATABASE \\"

@@ -13,23 +13,10 @@ from pathlib import Path
 import pytest
 
 from include.sample_data.generate import bad_case_files, good_files
-from salesflow.paths import PROJECT_ROOT
-from tests.support.airflow_stack import Api, airflow_stack
+from tests.support.airflow_stack import ARTIFACTS, Api, airflow_stack, browser_page, log_in
 from tests.support.e2e import expected_marts, marts, query, upload, valid_rows
 
 pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
-
-ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(scope="module")
@@ -98,30 +85,19 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
 
 
 def ui_check(base: str, password: str, run_id: str, screenshot: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS, headless=True
-        )
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-            page.goto(f"{base}/", wait_until="networkidle")
-            page.locator("input[name=username]").fill("admin")
-            page.locator("input[name=password]").fill(password)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_load_state("networkidle")
-            quoted = urllib.request.quote(run_id, safe="")
-            page.goto(f"{base}/dags/sales_pipeline/runs/{quoted}", wait_until="networkidle")
-            expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("Success").first).to_be_visible(timeout=30_000)
-            # The run page lists its task instances, one table row each with its state.
-            for task_id in ("claim_files", "quarantine_invalid_files", "transform_and_load", "run_report"):
-                row = page.locator("tr").filter(has_text=task_id)
-                expect(row.filter(has_text="Success")).to_have_count(1, timeout=30_000)
-            expect(
-                page.locator("tr").filter(has_text="keep_run_folder").filter(has_text="Skipped")
-            ).to_have_count(1)
-            page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
+    with browser_page(viewport_height=900) as page:
+        log_in(page, base, password)
+        quoted = urllib.request.quote(run_id, safe="")
+        page.goto(f"{base}/dags/sales_pipeline/runs/{quoted}", wait_until="networkidle")
+        expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Success").first).to_be_visible(timeout=30_000)
+        # The run page lists its task instances, one table row each with its state.
+        for task_id in ("claim_files", "quarantine_invalid_files", "transform_and_load", "run_report"):
+            row = page.locator("tr").filter(has_text=task_id)
+            expect(row.filter(has_text="Success")).to_have_count(1, timeout=30_000)
+        expect(
+            page.locator("tr").filter(has_text="keep_run_folder").filter(has_text="Skipped")
+        ).to_have_count(1)
+        page.screenshot(path=str(screenshot), full_page=True)

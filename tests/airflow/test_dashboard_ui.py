@@ -14,22 +14,10 @@ from decimal import Decimal
 import pytest
 
 from include.sample_data.generate import bad_case_files, good_files, upload
-from salesflow.paths import PROJECT_ROOT
-from tests.support.airflow_stack import Api, Stack, airflow_stack
+from tests.support.airflow_stack import ARTIFACTS, Api, Stack, airflow_stack, browser_page, log_in
+from tests.support.e2e import query
 
 pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
-
-ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 FIGURES = ("files_loaded", "files_quarantined", "rows_loaded", "latest_revenue", "last_good_run_id")
 
 
@@ -37,18 +25,6 @@ FIGURES = ("files_loaded", "files_quarantined", "rows_loaded", "latest_revenue",
 def stack(tmp_path_factory, mysql_database):
     with airflow_stack(tmp_path_factory.mktemp("dashboard-stack")) as running:
         yield running
-
-
-def query(settings, statement: str) -> list[tuple]:
-    from tests.support.services import mysql_connection
-
-    conn = mysql_connection(settings.database)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement)
-            return list(cursor.fetchall())
-    finally:
-        conn.close()
 
 
 def database_figures(settings, api: Api) -> dict[str, str]:
@@ -90,46 +66,29 @@ class Seen:
 
 def open_dashboard(stack: Stack, screenshot) -> Seen:
     """Logs in, opens the page from the Browse menu, waits for every panel, reads the figures."""
-    from playwright.sync_api import sync_playwright
-
     seen = Seen()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS, headless=True
-        )
-        try:
-            # Tall enough for the whole page inside the UI's iframe.
-            page = browser.new_context(viewport={"width": 1400, "height": 2500}).new_page()
-            page.on("request", lambda r: _note_request(seen, stack.base, r.url))
-            log_in(page, stack)
-            page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
-            page.on("pageerror", lambda error: seen.errors.append(str(error)))
-            page.get_by_role("button", name="Browse").click()
-            page.get_by_role("menuitem", name="Sales pipeline").click()
-            frame = page.frame_locator("iframe[title='Sales pipeline']")
-            panels = frame.locator("section[data-panel]")
-            frame.locator("section[data-state=ready]").nth(panels.count() - 1).wait_for(timeout=60_000)
-            seen.url = page.url
-            seen.panels = [p.get_attribute("data-state") or "" for p in panels.all()]
-            for name in FIGURES[:-1]:
-                seen.figures[name] = frame.locator(f'[data-figure="{name}"]').inner_text()
-            note = frame.locator('[data-figure="last_good_run"] + .note')
-            seen.figures["last_good_run_id"] = note.inner_text()
-            page.wait_for_timeout(500)
-            # The page inside the frame, down to its last panel (the viewport is taller).
-            height = frame.locator("main").evaluate("main => main.getBoundingClientRect().bottom")
-            page.screenshot(path=str(screenshot), clip={"x": 0, "y": 0, "width": 1400, "height": height + 24})
-        finally:
-            browser.close()
+    # Tall enough for the whole page inside the UI's iframe.
+    with browser_page(viewport_height=2500) as page:
+        page.on("request", lambda r: _note_request(seen, stack.base, r.url))
+        log_in(page, stack.base, stack.password)
+        page.on("console", lambda m: m.type == "error" and seen.errors.append(m.text))
+        page.on("pageerror", lambda error: seen.errors.append(str(error)))
+        page.get_by_role("button", name="Browse").click()
+        page.get_by_role("menuitem", name="Sales pipeline").click()
+        frame = page.frame_locator("iframe[title='Sales pipeline']")
+        panels = frame.locator("section[data-panel]")
+        frame.locator("section[data-state=ready]").nth(panels.count() - 1).wait_for(timeout=60_000)
+        seen.url = page.url
+        seen.panels = [p.get_attribute("data-state") or "" for p in panels.all()]
+        for name in FIGURES[:-1]:
+            seen.figures[name] = frame.locator(f'[data-figure="{name}"]').inner_text()
+        note = frame.locator('[data-figure="last_good_run"] + .note')
+        seen.figures["last_good_run_id"] = note.inner_text()
+        page.wait_for_timeout(500)
+        # The page inside the frame, down to its last panel (the viewport is taller).
+        height = frame.locator("main").evaluate("main => main.getBoundingClientRect().bottom")
+        page.screenshot(path=str(screenshot), clip={"x": 0, "y": 0, "width": 1400, "height": height + 24})
     return seen
-
-
-def log_in(page, stack: Stack) -> None:
-    page.goto(f"{stack.base}/", wait_until="networkidle")
-    page.locator("input[name=username]").fill("admin")
-    page.locator("input[name=password]").fill(stack.password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state("networkidle")
 
 
 def _note_request(seen: Seen, base: str, url: str) -> None:

@@ -23,6 +23,19 @@ from tests.support.services import mysql_connection
 
 SCRIPT = str(PROJECT_ROOT / "scripts" / "airflow.sh")
 RUN_TIMEOUT_SECONDS = 420
+# Screenshots the UI tests keep (CI keeps var/test-artifacts).
+ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
+# Debian's chromium, headless, with nothing of its own that calls another host.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @dataclass(frozen=True)
@@ -155,3 +168,27 @@ class Api:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"runs still going after {RUN_TIMEOUT_SECONDS} s: {runs}")
             time.sleep(3)
+
+
+@contextmanager
+def browser_page(viewport_height: int) -> Iterator[Any]:
+    """A page of a headless Debian Chromium (never a downloaded browser), 1400 pixels wide."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS, headless=True
+        )
+        try:
+            yield browser.new_context(viewport={"width": 1400, "height": viewport_height}).new_page()
+        finally:
+            browser.close()
+
+
+def log_in(page: Any, base: str, password: str) -> None:
+    """Signs in to the Airflow UI at ``base`` as admin."""
+    page.goto(f"{base}/", wait_until="networkidle")
+    page.locator("input[name=username]").fill("admin")
+    page.locator("input[name=password]").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state("networkidle")
