@@ -99,7 +99,12 @@ class Statements:
         ddl = ddl[: ddl.index("PRIMARY KEY")].replace("IF NOT EXISTS ", "")
         return cls(
             load=render("load/load_sales.sql", tables),
-            delete=render("load/delete_sales_of_files.sql", tables, value_lists={"file_ids": files}),
+            delete=render(
+                "load/delete_by_file.sql",
+                tables,
+                value_lists={"file_ids": files},
+                identifiers={"table": tables.sales},
+            ),
             ddl=ddl.replace("{", "{{").replace("}", "}}") + "{keys}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
         )
 

@@ -18,10 +18,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from salesflow.months import add_months, check_month
+from spark_jobs.marts import MONEY, QUANTITY
 
-MONEY = T.DecimalType(38, 2)
-QUANTITY = T.DecimalType(38, 0)
-LEVELS = ("product", "store", "sales_person")
 RFM_WINDOW_MONTHS = 12
 
 # Input: one row per (level, entity_id, month) in which the entity had at least one sale.
@@ -82,7 +80,6 @@ CUSTOMER_SEGMENTS_SCHEMA = T.StructType(
     ]
 )
 CUSTOMER_SEGMENTS_COLUMNS = CUSTOMER_SEGMENTS_SCHEMA.fieldNames()
-CUSTOMER_SEGMENTS_KEY = ["customer_id", "snapshot_month"]
 
 # SPEC's segment table: (segment, (lowest R, highest R), (lowest F, highest F)), both ranges inclusive.
 # Every one of the 25 (R, F) pairs falls in exactly one row (tests/spark_jobs/test_analytics.py checks).

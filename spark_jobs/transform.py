@@ -53,7 +53,7 @@ from salesflow.ledger import FileLedger, FileStatus, StatusMove
 from salesflow.months import add_months, month_range, shifted
 from salesflow.sql import named_lock, render
 from spark_jobs import marts, mysql_load
-from spark_jobs.analytics import customer_segments, sales_comparison
+from spark_jobs.analytics import RFM_WINDOW_MONTHS, customer_segments, sales_comparison
 from spark_jobs.common import read_jdbc_table, run_job
 from spark_jobs.marts import SUMMARY_KEYS
 from spark_jobs.readers import READERS, ROW_ID, line_starts, number_lines, read_group
@@ -72,6 +72,8 @@ MONTHLY_KEYS = {
     "customer_segments": ["customer_id", "snapshot_month"],
 }
 FACT_PARTITIONS = ["sales_month", "store_id"]
+# A comparison row of month M reads the totals of M, the month before and the year before.
+COMPARISON_PRIORS = (0, 1, 12)
 
 
 # ------------------------------------------------------------------------------- the job's parts
@@ -120,19 +122,15 @@ class BatchOutputs:
     customer_segments: DataFrame
 
 
-def _months_window(months: list[str], before: int) -> set[str]:
-    return shifted(months, range(-before, 1))
-
-
 def comparison_months_to_rewrite(touched: list[str], before: list[str], after: list[str]) -> set[str]:
     """The months of sales_comparison_mart whose rows can change (SPEC "Analytics").
 
-    A month's rows use its totals, the month before and the year before (``touched`` + 0, 1, 12),
+    A month's rows use its totals, the month before and the year before (``COMPARISON_PRIORS``),
     exist from the data's first month to its last, and have NULL priors before the first: when the
     first or last month moves, the months between the old and new bound (and a year on from the
     first) change too. ``before`` and ``after`` are the data's months without and with the batch.
     """
-    months = shifted(touched, (0, 1, 12))
+    months = shifted(touched, COMPARISON_PRIORS)
     if before and after and (before[0], before[-1]) != (after[0], after[-1]):
         firsts, lasts = sorted((before[0], after[0])), sorted((before[-1], after[-1]))
         months |= set(month_range(firsts[0], add_months(firsts[1], 11)))
@@ -281,7 +279,7 @@ class TransformJob:
         superseded: dict[int, str] = {}
         if file_ids:
             superseded = dict(self.query("superseded_versions", file_ids, file_ids=len(file_ids)))
-        superseded_months = {old: self._months_of([old]) for old in superseded}
+        superseded_months = self._months_of(sorted(superseded))
         touched = sorted(
             {m for f in file_ids for m in self.stats.get(f, FileStats()).months}
             | {m for months in superseded_months.values() for m in months}
@@ -292,7 +290,9 @@ class TransformJob:
         comparison, comparison_cleared = analytics_months(
             comparison_months_to_rewrite(touched, before, after), before, after, with_next=True
         )
-        snapshots, snapshots_cleared = analytics_months(shifted(touched, range(12)), before, after)
+        snapshots, snapshots_cleared = analytics_months(
+            shifted(touched, range(RFM_WINDOW_MONTHS)), before, after
+        )
         return BatchPlan(
             file_ids=file_ids,
             recompute=recompute,
@@ -306,8 +306,13 @@ class TransformJob:
             snapshot_cleared=snapshots_cleared,
         )
 
-    def _months_of(self, file_ids: list[int]) -> list[str]:
-        return sorted(row[0] for row in self.query("months_of_files", file_ids, file_ids=len(file_ids)))
+    def _months_of(self, file_ids: list[int]) -> dict[int, list[str]]:
+        """The months each of these file versions has rows in (one query)."""
+        months: dict[int, list[str]] = {file_id: [] for file_id in file_ids}
+        if file_ids:
+            for file_id, month in self.query("months_of_files", file_ids, file_ids=len(file_ids)):
+                months[int(file_id)].append(month)
+        return {file_id: sorted(found) for file_id, found in months.items()}
 
     def _data_months_after(
         self, before: list[str], touched: list[str], file_ids: list[int], superseded: dict[int, str]
@@ -332,14 +337,15 @@ class TransformJob:
         """
         facts = self._batch_facts(plan, checked)
         recomputed = self._recomputed_facts(plan)
-        summarised = facts if recomputed is None else facts.unionByName(recomputed)
+        # The recomputed months' facts feed three summaries: read from MySQL once.
+        summarised = facts if recomputed is None else self._cached(facts.unionByName(recomputed))
         batch = {
             "customer_month_summary": self._cached(marts.customer_summary(summarised)),
             "sales_team_month_summary": self._cached(marts.sales_team_summary(summarised)),
             "product_month_summary": self._cached(marts.product_summary(summarised)),
         }
-        team_needed = shifted(plan.comparison_months, (0, -1, -12)) | set(plan.touched)
-        customer_needed = _months_window(plan.snapshot_months, 11) | set(plan.touched)
+        team_needed = shifted(plan.comparison_months, [-n for n in COMPARISON_PRIORS]) | set(plan.touched)
+        customer_needed = shifted(plan.snapshot_months, range(1 - RFM_WINDOW_MONTHS, 1)) | set(plan.touched)
         customer_months = marts.customer_months(
             self._post_summary(plan, "customer_month_summary", batch, customer_needed)
         )
@@ -363,12 +369,14 @@ class TransformJob:
         return BatchOutputs(
             facts=facts,
             summaries=batch,
-            customer_mart=marts.customer_mart(customer_months.where(touched), self.table("customer")).cache(),
-            sales_team_mart=marts.sales_team_mart(
-                team_months.where(touched), self.table("sales_team")
-            ).cache(),
-            sales_comparison=sales_comparison(entities, plan.comparison_months, first).cache(),
-            customer_segments=customer_segments(customer_months, plan.snapshot_months).cache(),
+            customer_mart=self._cached(
+                marts.customer_mart(customer_months.where(touched), self.table("customer"))
+            ),
+            sales_team_mart=self._cached(
+                marts.sales_team_mart(team_months.where(touched), self.table("sales_team"))
+            ),
+            sales_comparison=self._cached(sales_comparison(entities, plan.comparison_months, first)),
+            customer_segments=self._cached(customer_segments(customer_months, plan.snapshot_months)),
         )
 
     def _batch_facts(self, plan: BatchPlan, checked: DataFrame | None) -> DataFrame:
