@@ -49,7 +49,7 @@ from salesflow.contracts import (
     write,
 )
 from salesflow.faults import fault_point
-from salesflow.ledger import FileLedger, FileStatus, StatusMove
+from salesflow.ledger import LOAD_FAILED, FileLedger, FileStatus, StatusMove
 from salesflow.months import add_months, month_range, shifted
 from salesflow.sql import named_lock, render
 from spark_jobs import marts, mysql_load
@@ -487,7 +487,7 @@ class TransformJob:
         self, name: str, frame: DataFrame, table: str, cleared: list[str], load: Path, parquet: Path
     ) -> list[Path]:
         """One mart or analytics output: its load CSV, and its months' Parquet replaced."""
-        month_column = MONTHLY_DATASETS[name]
+        month_column = MONTHLY_DATASETS[name].month_column
         parts = write_load_csv(frame, load / table, MONTHLY_KEYS[name])
         for month in cleared:  # a month rewritten with no rows must not keep old files
             shutil.rmtree(parquet / name / f"{month_column}={month}", ignore_errors=True)
@@ -722,7 +722,7 @@ class TransformJob:
     ) -> TransformResult:
         """The file a failed batch came down to: QUARANTINED when its data is at fault
         (``load_failed:<reason>``), else FAILED (the next run claims it again, alone)."""
-        reason = f"load_failed:{mysql_load.short_reason(error)}"
+        reason = f"{LOAD_FAILED}{mysql_load.short_reason(error)}"
         status = FileStatus.QUARANTINED if kind == "data" else FileStatus.FAILED
         stats = self.stats.get(file_id, FileStats())
         move = StatusMove(

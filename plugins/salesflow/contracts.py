@@ -18,13 +18,19 @@ from salesflow.paths import write_atomically
 
 T = TypeVar("T")
 
-# The monthly datasets the job writes (MySQL tables and local Parquet) and the DAG publishes,
-# each with its month partition column.
+
+@dataclass(frozen=True)
+class MonthlyDataset:
+    month_column: str  # its month partition column
+    prefix: str  # the attribute of ``Settings.prefixes`` it is published under
+
+
+# The monthly datasets the job writes (MySQL tables and local Parquet) and the DAG publishes.
 MONTHLY_DATASETS = {
-    "customer_mart": "sales_date_month",
-    "sales_team_mart": "sales_month",
-    "sales_comparison": "month",
-    "customer_segments": "snapshot_month",
+    "customer_mart": MonthlyDataset("sales_date_month", "customer_mart"),
+    "sales_team_mart": MonthlyDataset("sales_month", "sales_team_mart"),
+    "sales_comparison": MonthlyDataset("month", "comparison_mart"),
+    "customer_segments": MonthlyDataset("snapshot_month", "customer_segments"),
 }
 
 

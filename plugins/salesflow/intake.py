@@ -39,7 +39,6 @@ PARQUET_BATCH_ROWS = 65536
 # Extension (lower case) -> format, longest first: ".csv.gz" is not a ".csv".
 FORMATS = {".csv.gz": "csv.gz", ".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
 EXTENSIONS = {fmt: extension for extension, fmt in FORMATS.items()}
-TEXT_FORMATS = ("csv", "csv.gz", "jsonl")
 
 
 def normalise_column(name: str) -> str:

@@ -49,6 +49,12 @@ class FileStatus(StrEnum):
     SUPERSEDED = "SUPERSEDED"
 
 
+# A version a run holds and has not settled yet.
+IN_FLIGHT = (FileStatus.CLAIMED, FileStatus.VALIDATED)
+# The reason of a version the load set aside (spark_jobs/transform.py): it goes to the error prefix.
+LOAD_FAILED = "load_failed:"
+
+
 ALLOWED_FROM: dict[FileStatus, tuple[FileStatus, ...]] = {
     FileStatus.VALIDATED: (FileStatus.CLAIMED, FileStatus.VALIDATED),
     FileStatus.LOADED: (FileStatus.VALIDATED, FileStatus.LOADED),
@@ -126,6 +132,10 @@ class LedgerEntry:
         values = list(row)
         values[6] = FileStatus(values[6])
         return cls(*values)
+
+    def failed_its_load(self) -> bool:
+        """Quarantined by the load (``load_failed:``), not by the checks before it."""
+        return self.status == FileStatus.QUARANTINED and (self.reason or "").startswith(LOAD_FAILED)
 
     def version(self) -> ObjectVersion:
         """The S3 object version this entry is about."""
@@ -248,42 +258,37 @@ class FileLedger:
         return [LedgerEntry.from_row(row) for row in rows]
 
     def with_status(
-        self, bucket: str, versions: Sequence[ObjectVersion], status: FileStatus
+        self, bucket: str, versions: Sequence[ObjectVersion], statuses: Sequence[FileStatus]
     ) -> list[LedgerEntry]:
-        """The entries of these listed versions that have `status` (batched: no round trip per file)."""
-        keys = [v.version_key(bucket) for v in versions]
-        found: list[LedgerEntry] = []
-        with self.conn.cursor() as cursor:
-            for start in range(0, len(keys), CLAIM_BATCH):
-                batch = keys[start : start + CLAIM_BATCH]
-                cursor.execute(
-                    self._sql("select_versions_with_status", version_keys=len(batch)), (status.value, *batch)
-                )
-                found += [LedgerEntry.from_row(row) for row in cursor.fetchall()]
-        self.conn.commit()
-        return found
+        """The entries of these listed versions that have one of `statuses`."""
+        return self._select_batched(
+            "select_versions_with_status",
+            "version_keys",
+            [v.version_key(bucket) for v in versions],
+            [status.value for status in statuses],
+            statuses=len(statuses),
+        )
 
     def superseded_of(self, bucket: str, keys: Sequence[str]) -> list[LedgerEntry]:
-        """The SUPERSEDED versions of these keys (batched)."""
+        """The SUPERSEDED versions of these keys."""
+        return self._select_batched("superseded_of_keys", "object_keys", sorted(set(keys)), [bucket])
+
+    def get(self, ids: Sequence[int]) -> list[LedgerEntry]:
+        return self._select_batched("select_ids", "id_list", list(ids), [])
+
+    def _select_batched(
+        self, name: str, placeholder: str, values: Sequence[Any], leading: Sequence[Any], **lists: int
+    ) -> list[LedgerEntry]:
+        """The entries a ``SELECT`` finds for ``values`` (its ``IN`` list), CLAIM_BATCH values a
+        statement: no round trip per file. ``leading`` are the parameters before that list."""
         found: list[LedgerEntry] = []
-        unique = sorted(set(keys))
         with self.conn.cursor() as cursor:
-            for start in range(0, len(unique), CLAIM_BATCH):
-                batch = unique[start : start + CLAIM_BATCH]
-                cursor.execute(self._sql("superseded_of_keys", object_keys=len(batch)), (bucket, *batch))
+            for start in range(0, len(values), CLAIM_BATCH):
+                batch = values[start : start + CLAIM_BATCH]
+                cursor.execute(self._sql(name, **{placeholder: len(batch)}, **lists), (*leading, *batch))
                 found += [LedgerEntry.from_row(row) for row in cursor.fetchall()]
         self.conn.commit()
         return found
-
-    def get(self, ids: Sequence[int]) -> list[LedgerEntry]:
-        rows: list[Any] = []
-        with self.conn.cursor() as cursor:
-            for start in range(0, len(ids), CLAIM_BATCH):
-                batch = tuple(ids[start : start + CLAIM_BATCH])
-                cursor.execute(self._sql("select_ids", id_list=len(batch)), batch)
-                rows += cursor.fetchall()
-        self.conn.commit()
-        return [LedgerEntry.from_row(row) for row in rows]
 
     def record_contents(self, contents: Sequence[tuple[int, str]]) -> dict[int, LedgerEntry]:
         """Store the content hash of claimed files and decide, for each, whether its bytes are new.

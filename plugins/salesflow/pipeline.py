@@ -20,11 +20,12 @@ from salesflow.contracts import IntakeFile, JdbcTarget, JobSpec, TransformResult
 from salesflow.db import connect, mysql_hook
 from salesflow.faults import fault_point
 from salesflow.intake import EXTENSIONS, ContentInspector, FileVerdict, file_format, judge
-from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, StatusMove
+from salesflow.ledger import IN_FLIGHT, FileLedger, FileStatus, LedgerEntry, StatusMove
 from salesflow.paths import rebase_key, relative_key, sanitize_name
 from salesflow.storage import (
     ObjectChangedError,
     ObjectVersion,
+    concurrently,
     copy_version,
     download_version,
     first_alone_then_pooled,
@@ -34,8 +35,6 @@ from salesflow.storage import (
 )
 
 log = logging.getLogger(__name__)
-
-IN_FLIGHT = (FileStatus.CLAIMED, FileStatus.VALIDATED)
 
 
 def run_folder(settings: Settings, run_id: str) -> Path:
@@ -155,14 +154,13 @@ def claim_new_files(
         fault_point("claim_files")
         # Settled by an earlier run that died before moving the file: finish that move now.
         held = {e.id for e in entries}
-        loaded = [
-            e for e in ledger.with_status(settings.bucket, listed, FileStatus.LOADED) if e.id not in held
-        ]
-        failed_loads = [
+        settled = [
             e
-            for e in ledger.with_status(settings.bucket, listed, FileStatus.QUARANTINED)
-            if e.id not in held and (e.reason or "").startswith(LOAD_FAILED)
+            for e in ledger.with_status(settings.bucket, listed, (FileStatus.LOADED, FileStatus.QUARANTINED))
+            if e.id not in held
         ]
+        loaded = [e for e in settled if e.status == FileStatus.LOADED]
+        failed_loads = [e for e in settled if e.failed_its_load()]
     for entry in loaded:
         log.info(
             "claim: %s was loaded by run %s but not archived; archiving it", entry.object_key, entry.run_id
@@ -194,9 +192,6 @@ def claim_new_files(
         "held": len(entries),
         "finished_late": len(loaded),
     }
-
-
-LOAD_FAILED = "load_failed:"
 
 
 # ------------------------------------------------------------------------------------- download
@@ -350,7 +345,7 @@ def download_claimed_files(
             else:
                 log.info("download: %s is %s already, nothing to do", entry.object_key, entry.status)
         first_alone_then_pooled(
-            intake.fetch, todo, lambda done, got: intake.settle(ledger, done, got), "download_files"
+            intake.fetch, todo, "download_files", lambda done, got: intake.settle(ledger, done, got)
         )
     position = {entry.id: index for index, entry in enumerate(entries)}
     spec = JobSpec(
@@ -378,15 +373,6 @@ def download_claimed_files(
 
 
 # -------------------------------------------------------------------------------------- publish
-# Local Parquet dataset of the Spark job -> the prefix attribute it is published under.
-MONTHLY_PREFIXES = {
-    "customer_mart": "customer_mart",
-    "sales_team_mart": "sales_team_mart",
-    "sales_comparison": "comparison_mart",
-    "customer_segments": "customer_segments",
-}
-
-
 def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
     """The run's Parquet and reject files to S3.
 
@@ -401,15 +387,8 @@ def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
         return {}
     hook = s3_hook()
     published = {"facts": publish_facts(settings, hook, run_id, result)}
-    for dataset, prefix_attribute in MONTHLY_PREFIXES.items():
-        published[dataset] = publish_months(
-            settings,
-            hook,
-            run_id,
-            dataset,
-            getattr(settings.prefixes, prefix_attribute),
-            result.months_written,
-        )
+    for dataset in contracts.MONTHLY_DATASETS:
+        published[dataset] = publish_months(settings, hook, run_id, dataset, result.months_written)
     published["rejects"] = publish_rejects(settings, hook, run_id, result)
     return published
 
@@ -458,6 +437,20 @@ def _parquet_bytes(table: Any) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def stale_fact_keys(settings: Settings, hook: Any, superseded: dict[str, list[str]]) -> list[str]:
+    """The published fact files of the superseded versions: each month they had rows in listed once."""
+    markers_by_month: dict[str, set[str]] = {}
+    for old_id, months in superseded.items():
+        for month in months:
+            markers_by_month.setdefault(month, set()).add(f"/part-{int(old_id):010d}-")
+    stale = []
+    for month, markers in sorted(markers_by_month.items()):
+        prefix = f"{settings.prefixes.partitioned_mart}sales_month={month}/"
+        listing = hook.iter_file_metadata(prefix=prefix, bucket_name=settings.bucket)
+        stale += [item["Key"] for item in listing if any(marker in item["Key"] for marker in markers)]
+    return stale
+
+
 def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformResult) -> int:
     root = transform_dir(settings, run_id) / "parquet" / "sales"
     prefix = settings.prefixes.partitioned_mart
@@ -467,24 +460,19 @@ def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformR
         if outcome.status == FileStatus.LOADED.value and outcome.facts_folder
     }
     objects = fact_objects(root, prefix, loaded)
+
+    def upload(item: tuple[str, bytes]) -> None:
+        hook.load_bytes(item[1], key=item[0], bucket_name=settings.bucket, replace=True)
+
     uploaded = 0
     # In chunks: a run's facts as Parquet bytes would otherwise sit in memory all at once.
     while chunk := list(itertools.islice(objects, UPLOAD_CHUNK)):
-        first_alone_then_pooled(
-            lambda item: hook.load_bytes(item[1], key=item[0], bucket_name=settings.bucket, replace=True),
-            chunk,
-            lambda _done, _results: None,
-            "publish_outputs",
-        )
+        if uploaded:
+            concurrently(upload, chunk)
+        else:
+            first_alone_then_pooled(upload, chunk, "publish_outputs")
         uploaded += len(chunk)
-    stale = []
-    for old_id, months in result.superseded.items():
-        marker = f"/part-{int(old_id):010d}-"
-        for month in months:
-            listing = hook.iter_file_metadata(
-                prefix=f"{prefix}sales_month={month}/", bucket_name=settings.bucket
-            )
-            stale += [item["Key"] for item in listing if marker in item["Key"]]
+    stale = stale_fact_keys(settings, hook, result.superseded)
     if stale:
         hook.delete_objects(settings.bucket, stale)
     log.info(
@@ -501,14 +489,15 @@ def publish_months(
     hook: Any,
     run_id: str,
     dataset: str,
-    prefix: str,
     months_written: dict[str, list[str]],
 ) -> int:
     """Replace the month partitions of one monthly dataset that the run rewrote."""
+    published = contracts.MONTHLY_DATASETS[dataset]
+    prefix = getattr(settings.prefixes, published.prefix)
     local_root = transform_dir(settings, run_id) / "parquet" / dataset
     count = 0
     for month in months_written.get(dataset, []):
-        month_dir = f"{contracts.MONTHLY_DATASETS[dataset]}={month}"
+        month_dir = f"{published.month_column}={month}"
         wanted = set()
         for index, part in enumerate(sorted(local_root.glob(f"{month_dir}/part-*.parquet"))):
             key = f"{prefix}{month_dir}/part-{index:05d}.parquet"
@@ -550,7 +539,7 @@ def publish_rejects(settings: Settings, hook: Any, run_id: str, result: Transfor
         )
         return key
 
-    return len(first_alone_then_pooled(upload, with_rejects, lambda _d, _r: None, "publish_outputs"))
+    return len(first_alone_then_pooled(upload, with_rejects, "publish_outputs"))
 
 
 def csv_parts(parts: list[Path]) -> list[bytes]:
@@ -593,7 +582,7 @@ def archive(settings: Settings, entries: list[LedgerEntry]) -> dict[str, str]:
         log.info("archive: %s -> s3://%s/%s (%s)", entry.object_key, settings.bucket, destination, moved)
         return moved
 
-    outcomes = first_alone_then_pooled(move, entries, lambda _d, _r: None, "archive_files")
+    outcomes = first_alone_then_pooled(move, entries, "archive_files")
     return {entry.object_key: moved for entry, moved in zip(entries, outcomes, strict=True)}
 
 

@@ -11,7 +11,7 @@ from salesflow.config import Settings
 from salesflow.contracts import TransformResult
 from salesflow.db import connect
 from salesflow.faults import fault_point
-from salesflow.ledger import FileLedger, FileStatus, LedgerEntry
+from salesflow.ledger import IN_FLIGHT, FileLedger, FileStatus, LedgerEntry
 from salesflow.paths import sanitize_name
 from salesflow.pipeline import read_transform_result, run_input, spark_spec_path
 from salesflow.storage import s3_hook
@@ -19,7 +19,7 @@ from salesflow.storage import s3_hook
 log = logging.getLogger(__name__)
 
 
-UNSETTLED = (FileStatus.CLAIMED, FileStatus.VALIDATED, FileStatus.FAILED)
+UNSETTLED = (*IN_FLIGHT, FileStatus.FAILED)
 
 
 class FilesNotSettledError(RuntimeError):

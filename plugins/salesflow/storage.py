@@ -84,8 +84,8 @@ def concurrently(work: Callable[[T], R], items: Sequence[T], workers: int = S3_W
 def first_alone_then_pooled(
     work: Callable[[T], R],
     items: Sequence[T],
-    settle: Callable[[Sequence[T], list[R]], None],
     fault_name: str,
+    settle: Callable[[Sequence[T], list[R]], None] | None = None,
 ) -> list[R]:
     """``work`` on each item, the first alone and the rest from the thread pool; ``settle`` after each.
 
@@ -98,10 +98,12 @@ def first_alone_then_pooled(
     if not items:
         return []
     first = [work(items[0])]
-    settle(items[:1], first)
+    if settle is not None:
+        settle(items[:1], first)
     fault_point(fault_name)
     rest = concurrently(work, items[1:])
-    settle(items[1:], rest)
+    if settle is not None:
+        settle(items[1:], rest)
     return first + rest
 
 

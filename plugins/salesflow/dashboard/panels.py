@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from salesflow.config import Settings
-from salesflow.ledger import FileStatus
+from salesflow.ledger import IN_FLIGHT, FileStatus
 from salesflow.months import month_range
 from salesflow.paths import rebase_key
 from salesflow.sql import render
@@ -41,7 +41,6 @@ OUTCOMES = (
     FileStatus.FAILED,
     FileStatus.SUPERSEDED,
 )
-IN_FLIGHT = (FileStatus.CLAIMED, FileStatus.VALIDATED)
 
 
 @dataclass
@@ -53,22 +52,18 @@ class Sources:
     s3_hook: Callable[[], Any]
 
 
-def _rows(sources: Sources, name: str, params: Sequence[Any] = (), **lists: int) -> list[tuple[Any, ...]]:
-    statement = render(f"dashboard/{name}.sql", sources.settings.tables, value_lists=lists)
+def _rows(
+    sources: Sources, name: str, params: Sequence[Any] = (), *, folder: str = "dashboard", **lists: int
+) -> list[tuple[Any, ...]]:
+    statement = render(f"{folder}/{name}.sql", sources.settings.tables, value_lists=lists)
     with sources.conn.cursor() as cursor:
         cursor.execute(statement, tuple(params))
         return list(cursor.fetchall())
 
 
-@dataclass(frozen=True)
-class Clock:
-    today: date
-    now: datetime
-
-
-def database_clock(sources: Sources) -> Clock:
-    ((today, now),) = _rows(sources, "clock")
-    return Clock(today=today, now=now)
+def database_today(sources: Sources) -> date:
+    ((today,),) = _rows(sources, "clock")
+    return today
 
 
 # ----------------------------------------------------------------------------------- freshness
@@ -193,7 +188,7 @@ class Outcomes:
 
 
 def outcomes(sources: Sources) -> Outcomes:
-    days = _last_days(database_clock(sources).today, OUTCOME_DAYS)
+    days = _last_days(database_today(sources), OUTCOME_DAYS)
     statuses = [status.value for status in OUTCOMES]
     rows = _rows(sources, "outcomes_by_day", (days[0], *statuses), statuses=len(statuses))
     files = {status: [0] * len(days) for status in statuses}
@@ -258,7 +253,7 @@ class Rejects:
 
 
 def rejects(sources: Sources) -> Rejects:
-    since = _last_days(database_clock(sources).today, OUTCOME_DAYS)[0]
+    since = database_today(sources) - timedelta(days=OUTCOME_DAYS - 1)
     rows = _rows(sources, "rejects_by_reason", (since,))
     return Rejects(since, [RejectReason(code, int(count), int(files)) for code, count, files in rows])
 
@@ -403,7 +398,7 @@ class Segments:
 
 
 def segments(sources: Sources) -> Segments:
-    rows = _rows(sources, "segments")
+    rows = _rows(sources, "segments_latest", folder="analytics")
     counts = [SegmentCount(segment, int(customers)) for _month, segment, customers in rows]
     return Segments(rows[0][0] if rows else None, counts, sum(c.customers for c in counts))
 

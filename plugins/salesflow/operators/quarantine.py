@@ -97,7 +97,7 @@ def quarantine_files(
                 log.info("%s", line)
             counts.update(reason.split(":", 1)[0] for _, reason, _ in done)
 
-        first_alone_then_pooled(lambda item: quarantine_one(settings, hook, *item), items, settle, fault_name)
+        first_alone_then_pooled(lambda item: quarantine_one(settings, hook, *item), items, fault_name, settle)
     return counts
 
 
@@ -148,7 +148,7 @@ class QuarantineOperator(BaseOperator):
         for entry in entries:
             downloaded = Path(intake[entry.id].local_path) if entry.id in intake else None
             if self.stage == "load":
-                if entry.status == FileStatus.QUARANTINED and (entry.reason or "").startswith("load_failed:"):
+                if entry.failed_its_load():
                     items.append((entry, entry.reason or "", downloaded))
                 continue
             file = intake.get(entry.id)

@@ -49,15 +49,14 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         from airflow.providers.mysql.hooks.mysql import MySqlHook
 
-        from salesflow import contracts
-        from salesflow.pipeline import recording_failures, run_input, spark_spec_path
+        from salesflow.pipeline import read_spec, recording_failures, spark_spec_path
 
         settings = load_settings()
-        spec = run_input(settings, context["run_id"], spark_spec_path(settings, context["run_id"]))
+        spec = read_spec(settings, context["run_id"])
         if spec is None:
             return  # the run is over and its folder gone: no Spark job to start
-        self.application_args = ["--spec", str(spec)]
-        input_bytes = sum(f.size_bytes for f in contracts.read(spec, contracts.JobSpec).accepted_files())
+        self.application_args = ["--spec", str(spark_spec_path(settings, context["run_id"]))]
+        input_bytes = sum(f.size_bytes for f in spec.accepted_files())
         self.conf = driver_java_options({**settings.spark_conf, **(self.conf or {})}, input_bytes)
         self.jars = ",".join(filter(None, [settings.jdbc_jar, self.jars]))
         connection = MySqlHook.get_connection(MYSQL_CONN_ID)
