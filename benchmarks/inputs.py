@@ -21,7 +21,7 @@ class Input:
     files: list[GeneratedFile]
     good: list[GeneratedFile]
     md5: dict[str, str] = field(default_factory=dict)  # file name -> hex MD5 (the ETag of one PUT)
-    file_format: str = "csv"  # the good files' format (generate.FORMATS)
+    file_format: str = "csv"  # the good files' format (salesflow.intake.EXTENSIONS)
 
     def __post_init__(self) -> None:
         self.md5 = {f.name: hashlib.md5(f.content).hexdigest() for f in self.files}

@@ -42,7 +42,7 @@ from benchmarks.airflow_run import spark_task_ids
 from benchmarks.common import ROOT, BenchError
 from benchmarks.modes import run_floors, run_history
 from benchmarks.services import Sitting, airflow_environment, ensure_airflow_db
-from include.sample_data.generate import FORMATS
+from salesflow.intake import EXTENSIONS
 
 DEFAULTS = {False: {"rows": 400_000, "files": 4}, True: {"rows": 10_000, "files": 1}}
 
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="runs; the medians are reported (default 3)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--bad-cases", action="store_true", help="also upload the bad files of the generator")
-    parser.add_argument("--format", default="csv", choices=sorted(FORMATS), help="the good files' format")
+    parser.add_argument("--format", default="csv", choices=sorted(EXTENSIONS), help="the good files' format")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench", help="results folder")
     history = parser.add_argument_group("history mode (issue #10)")
     history.add_argument("--history", action="store_true", help="the file into an empty month and a busy one")

@@ -18,11 +18,12 @@ from pathlib import Path
 from include.sample_data import dimensions as dims
 from include.sample_data.generate import HEADER, GeneratedFile, _csv_bytes
 
+# The limits of the file checks these files reach: a NUL past SNIFF_BYTES is data, not a binary file.
+from salesflow.intake import MAX_COLUMNS, SNIFF_BYTES
+
 MIB = 1024 * 1024
 # The byte limit of the extra columns' JSON (spark_jobs/rules.py ADDITIONAL_COLUMN_MAX_BYTES).
 ADDITIONAL_COLUMN_LIMIT = MIB
-MAX_COLUMNS = 1000
-SNIFF_BYTES = 64 * 1024  # a NUL past the first 64 KiB is data, not a binary file
 
 Row = tuple[dict[str, str], str | None]  # values (mandatory and extra columns), expected reason
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from include.sample_data import dimensions as dims
+from salesflow.intake import EXTENSIONS, one_line
 
 HEADER = (
     "customer_id",
@@ -39,8 +40,6 @@ HEADER = (
     "total_cost",
 )
 SEED_SQL = Path(__file__).resolve().parents[1] / "sql" / "schema" / "010_seed_dimensions.sql"
-# The formats salesflow reads, with their extensions (salesflow.intake.FORMATS).
-FORMATS = {"csv": ".csv", "csv.gz": ".csv.gz", "parquet": ".parquet", "jsonl": ".jsonl"}
 # The types a format with types gets (SPEC "Input: sales CSV"); other columns are text.
 INT_COLUMNS = ("customer_id", "store_id", "sales_person_id", "quantity")
 DECIMAL_COLUMNS = {"price": (10, 2), "total_cost": (12, 2)}
@@ -167,7 +166,7 @@ def _jsonl_bytes(header: list[str], rows: list[list[str]]) -> bytes:
 
 
 def encode(header: list[str], rows: list[list[str]], fmt: str = "csv") -> bytes:
-    """Rows of text as a file of ``fmt`` (``FORMATS``); gzip with no timestamp, so reproducible."""
+    """Rows of text as a file of ``fmt`` (a key of ``EXTENSIONS``); gzip with no timestamp: reproducible."""
     if fmt == "csv.gz":
         return gzip.compress(_csv_bytes(header, rows), compresslevel=6, mtime=0)
     if fmt == "parquet":
@@ -185,7 +184,7 @@ def good_files(
     for index in range(files):
         count = rows // files + (1 if index < rows % files else 0)
         data = [[r[c] for c in HEADER] for r in sales_rows(rng, count, start_month, months)]
-        name = f"sales_{start_month:%Y%m}_{seed}_{index + 1:03d}{FORMATS[fmt]}"
+        name = f"sales_{start_month:%Y%m}_{seed}_{index + 1:03d}{EXTENSIONS[fmt]}"
         result.append(GeneratedFile(name, encode(list(HEADER), data, fmt), rows=count))
     return result
 
@@ -263,13 +262,13 @@ def format_case_files(seed: int, start_month: date) -> list[GeneratedFile]:
 
 
 def _footer_error(content: bytes) -> str:
-    """pyarrow's message for a Parquet footer that does not read, on one line of printable text."""
+    """pyarrow's message for a Parquet footer that does not read, as the reason code holds it."""
     import pyarrow.parquet as pq
 
     try:
         pq.read_schema(io.BytesIO(content))
     except Exception as error:
-        return " ".join("".join(c if c.isprintable() else " " for c in str(error)).split())
+        return one_line(error)
     raise ValueError("the footer reads")
 
 
@@ -355,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--start-month", default="2024-01", help="first month of sales (YYYY-MM)")
     parser.add_argument("--months", type=int, default=3, help="months the dates spread over")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="csv", help="of the good files")
+    parser.add_argument("--format", choices=sorted(EXTENSIONS), default="csv", help="of the good files")
     parser.add_argument("--bad-cases", action="store_true", help="also write the bad files")
     parser.add_argument(
         "--format-cases", action="store_true", help="also write a good and a bad file of each other format"
