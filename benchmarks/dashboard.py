@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from include.local_s3 import MotoServer, free_port
+from include.local_s3 import MotoServer
+from include.processes import free_port
 from salesflow.db import connect, execute_script, init_database
 from salesflow.sql import identifier, render
 

@@ -21,43 +21,32 @@ reused) is removed without signalling anything.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 
+from include.processes import (
+    HOST,
+    ServerStartError,
+    free_port,
+    read_pid,
+    runs_program,
+    stop_pid,
+    wait_until_answers,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 DEFAULT_PORT = 5055
 DEFAULT_PIDFILE = ROOT / "var" / "moto.pid"
 START_SECONDS = 30.0
 STOP_SECONDS = 10.0
 MOTO_SERVER = "moto_server"
 
-
-class MotoStartError(RuntimeError):
-    """The moto server did not come up; the message names its log."""
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (the OS picks it)."""
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports (all held open together, so no two are the same)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in sockets]
+# The one error a failed start raises, under the name the benchmarks know.
+MotoStartError = ServerStartError
 
 
 def answers(endpoint: str) -> bool:
@@ -66,41 +55,6 @@ def answers(endpoint: str) -> bool:
             return True
     except OSError:
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_moto(pid: int) -> bool:
-    """The process is a moto server (so a stale PID file never leads to signalling another process)."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return _alive(pid)  # no /proc (not Linux): trust the PID file
-    return any(Path(part.decode(errors="replace")).name == MOTO_SERVER for part in command[:2])
-
-
-def stop_pid(pid: int, timeout: float = STOP_SECONDS) -> None:
-    """SIGTERM, then SIGKILL after `timeout` seconds; only if the PID is a moto server."""
-    if not _is_moto(pid):
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reaps it when it is our own child
-            if not _alive(pid):
-                return
-            time.sleep(0.05)
 
 
 class MotoServer:
@@ -136,18 +90,17 @@ class MotoServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while not answers(self.endpoint):
-            if self.process.poll() is not None:
-                raise MotoStartError(
-                    f"the moto server on port {self.port} failed to start, see {self.log_path}"
-                )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise MotoStartError(
-                    f"the moto server is not answering on {self.endpoint}, see {self.log_path}"
-                )
-            time.sleep(0.1)
+        try:
+            wait_until_answers(
+                lambda: answers(self.endpoint),
+                self.process,
+                f"the moto server on {self.endpoint}",
+                self.log_path,
+                timeout,
+            )
+        except ServerStartError:
+            self.stop()
+            raise
         return self.endpoint
 
     def stop(self) -> None:
@@ -170,17 +123,10 @@ class MotoServer:
         self.stop()
 
 
-def _read_pid(pidfile: Path) -> int | None:
-    try:
-        return int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def start_detached(port: int, pidfile: Path) -> int:
     """Starts a server that outlives this process, its PID in `pidfile`, its log beside it."""
-    pid = _read_pid(pidfile)
-    if pid is not None and _is_moto(pid):
+    pid = read_pid(pidfile)
+    if pid is not None and runs_program(pid, MOTO_SERVER):
         print(f"moto: already running (pid {pid})")
         return 0
     pidfile.parent.mkdir(parents=True, exist_ok=True)
@@ -199,9 +145,9 @@ def stop_detached(pidfile: Path) -> int:
     """Stops the server of `pidfile` (if it is one) and removes the file."""
     if not pidfile.exists():
         return 0
-    pid = _read_pid(pidfile)
+    pid = read_pid(pidfile)
     if pid is not None:
-        stop_pid(pid)
+        stop_pid(pid, MOTO_SERVER, timeout=STOP_SECONDS)
     pidfile.unlink(missing_ok=True)
     print("moto: stopped")
     return 0

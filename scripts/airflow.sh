@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # make airflow / make airflow-stop: a real Airflow 3.3 on this machine with the project's DAGs.
 #   scripts/airflow.sh start   api-server (UI), scheduler, dag-processor, triggerer (`airflow
-#                              standalone`), LocalExecutor, PostgreSQL metadata DB, the moto S3
-#                              server and the MySQL schema; prints the UI address and the login.
+#                              standalone`), LocalExecutor, a PostgreSQL metadata DB and a MariaDB
+#                              of its own (include/local_services.py, in the state folder), the moto
+#                              S3 server and the MySQL schema; prints the UI address and the login.
 #   scripts/airflow.sh stop    stops everything it started, by process group and PID.
-# Settings: AIRFLOW_PORT (8080), SALESFLOW_S3_PORT (5055), AIRFLOW_PG_DATABASE (salesflow_airflow),
-# SALESFLOW_AIRFLOW_STATE (var/airflow-stack) and the usual SALESFLOW_* variables.
+# Settings: AIRFLOW_PORT (8080), SALESFLOW_S3_PORT (5055), SALESFLOW_AIRFLOW_STATE
+# (var/airflow-stack), SALESFLOW_SERVICES_DIR (the databases' folders; the state folder),
+# SALESFLOW_AIRFLOW_DB (a metadata DB of yours: no PostgreSQL is started) and
+# the usual SALESFLOW_* variables (SALESFLOW_MYSQL_HOST: a MySQL of yours, no MariaDB is started).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 cmd=${1:-start}
 state=${SALESFLOW_AIRFLOW_STATE:-$root/var/airflow-stack}
 case "$state" in /*) ;; *) state=$root/$state ;; esac
+# The databases' folders (PostgreSQL runs as the postgres user: every folder above must let it in).
+services=${SALESFLOW_SERVICES_DIR:-$state}
 mkdir -p "$state"
 
-stop_stack() {
+stop_airflow() {
   if [ -f "$state/standalone.pgid" ]; then
     pgid=$(cat "$state/standalone.pgid")
     if kill -0 -- "-$pgid" 2>/dev/null; then
@@ -27,6 +32,10 @@ stop_stack() {
   fi
   scripts/moto.sh stop "$state/moto.pid" >/dev/null
 }
+stop_stack() {
+  stop_airflow
+  .venv/bin/python -m include.local_services down --dir "$services"
+}
 
 if [ "$cmd" = "stop" ]; then
   stop_stack
@@ -37,9 +46,7 @@ fi
 scripts/bootstrap.sh
 source scripts/env.sh
 port=${AIRFLOW_PORT:-8080}
-pg_database=${AIRFLOW_PG_DATABASE:-salesflow_airflow}
 export AIRFLOW_HOME="$state/home"
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="postgresql+psycopg2://postgres@127.0.0.1:5432/$pg_database"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 # 2 cores: the default parallelism of 32 would fork 32 workers.
 export AIRFLOW__CORE__PARALLELISM=${AIRFLOW__CORE__PARALLELISM:-4}
@@ -57,20 +64,16 @@ export AIRFLOW__CORE__FERNET_KEY="$(cat "$state/fernet.key")"
 [ -f "$state/passwords.json" ] || python -c 'import json,secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' >"$state/passwords.json"
 umask 022
 
-python -m salesflow.cli check-mysql >/dev/null || exit 3
-if ! psql -h 127.0.0.1 -U postgres -tAc "SELECT 1" >/dev/null 2>&1; then
-  echo "airflow: PostgreSQL does not answer on 127.0.0.1:5432 (user postgres, trust auth); start it, e.g. pg_ctlcluster 15 main start" >&2
-  exit 3
-fi
-psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$pg_database'" | grep -q 1 \
-  || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE \"$pg_database\"" >/dev/null
-
-stop_stack >/dev/null 2>&1 || true
+[ -n "${SALESFLOW_AIRFLOW_DB:-}" ] || scripts/apt.sh postgresql
+stop_airflow >/dev/null 2>&1 || true
+salesflow_up "$services" mysql postgres || { stop_stack; exit 3; }
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$SALESFLOW_AIRFLOW_DB"
+python -m salesflow.cli check-mysql >/dev/null || { stop_stack; exit 3; }
 scripts/moto.sh start "$SALESFLOW_S3_PORT" "$state/moto.pid"
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli init-db
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli create-bucket
-echo "airflow: migrating the metadata DB (PostgreSQL $pg_database)"
-airflow db migrate >"$state/migrate.log" 2>&1 || { echo "airflow: db migrate failed, see $state/migrate.log" >&2; exit 1; }
+echo "airflow: migrating the metadata DB"
+airflow db migrate >"$state/migrate.log" 2>&1 || { echo "airflow: db migrate failed, see $state/migrate.log" >&2; stop_stack; exit 1; }
 
 # Its own session and process group: stopping the group stops the scheduler's workers too.
 setsid airflow standalone >"$state/standalone.log" 2>&1 < /dev/null &

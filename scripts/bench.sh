@@ -8,7 +8,8 @@
 # HISTORY_FILES files, default 10, loaded by a DAG run first); the ratio busy / empty.
 # Results (JSON) and logs go to var/bench (BENCH_OUT=). Extra arguments go to the benchmark
 # (e.g. --bad-cases, --seed 7). Each case starts its own moto server on a free port and its own
-# scratch database, and stops or drops them at the end, also on failure.
+# scratch database, and stops or drops them at the end, also on failure. The MariaDB runs from
+# var/services/bench (unless SALESFLOW_MYSQL_HOST is set) and is stopped when the bench ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${MODE:-floors}
@@ -23,6 +24,9 @@ case "$mode" in
 esac
 scripts/bootstrap.sh
 source scripts/env.sh
+services="$SALESFLOW_ROOT/var/services/bench"
+trap 'salesflow_down "$services"' EXIT
+salesflow_up "$services" mysql
 python -m salesflow.cli check-mysql >/dev/null || exit 3
-exec python -m benchmarks.pipeline "${args[@]}" --repeat "${REPEAT:-3}" \
+python -m benchmarks.pipeline "${args[@]}" --repeat "${REPEAT:-3}" \
   --out "${BENCH_OUT:-$SALESFLOW_ROOT/var/bench}" "$@"

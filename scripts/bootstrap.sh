@@ -5,18 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_apt=()
-command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
-[ -f /usr/share/java/mariadb-java-client.jar ] || need_apt+=(libmariadb-java)
-dpkg -s libmariadb-dev >/dev/null 2>&1 || need_apt+=(libmariadb-dev)
-command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-command -v mariadb >/dev/null 2>&1 || command -v mysql >/dev/null 2>&1 || need_apt+=(mariadb-client)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "bootstrap: installing Debian packages: ${need_apt[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+# MariaDB's server too: every command but `make lint` runs its own (include/local_services.py).
+packages=(libmariadb-java libmariadb-dev pkg-config mariadb-client mariadb-server)
+command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+scripts/apt.sh "${packages[@]}"
 
 PYTHON=${PYTHON:-python3.11}
 # From inside another virtualenv, build from the interpreter it was made from (that one has pip).
@@ -27,12 +19,19 @@ if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exec scripts/spark_cds.sh
 fi
 echo "bootstrap: creating .venv from requirements.txt"
-if ! command -v uv >/dev/null 2>&1 && ! "$PYTHON" -m uv --version >/dev/null 2>&1; then
-  "$PYTHON" -m pip install -q --user uv 2>/dev/null || "$PYTHON" -m pip install -q uv
+# uv from PATH, else from a small virtualenv of its own: where python3.11 is Debian's, pip refuses
+# to install into it (externally managed, PEP 668), and a user's site-packages is no better.
+UV=$(command -v uv || true)
+if [ -z "$UV" ]; then
+  UV=var/tools/uv/bin/uv
+  if [ ! -x "$UV" ]; then
+    "$PYTHON" -c 'import ensurepip' 2>/dev/null || scripts/apt.sh python3-venv
+    rm -rf var/tools/uv
+    "$PYTHON" -m venv var/tools/uv
+    var/tools/uv/bin/python -m pip install -q uv
+  fi
 fi
-UV="uv"; command -v uv >/dev/null 2>&1 || UV="$PYTHON -m uv"
 [ -x .venv/bin/python ] || $UV venv -q --python "$PYTHON" .venv
-# --python, not VIRTUAL_ENV: "python -m uv" targets the interpreter that launched it otherwise.
 $UV pip install -q --python .venv/bin/python -r requirements.txt
 rm -f .venv/spark-cds.jsa  # built for the Spark the venv held before
 echo "$want" > "$stamp"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make demo: the main job end to end on the embedded defaults.
-# A moto S3 server on loopback (started and stopped here, by PID), MySQL at SALESFLOW_MYSQL_HOST
-# (default 127.0.0.1:3306, root, empty password), Spark local[*], Airflow's SQLite metadata DB.
-# The demo has its own database (salesflow_demo) and folders under var/demo, reset on each call.
+# A moto S3 server and a MariaDB (var/services/demo, unless SALESFLOW_MYSQL_HOST points at another
+# MySQL) on free loopback ports, started here and stopped at the end by PID; Spark local[*];
+# Airflow's SQLite metadata DB. The demo has its own database (salesflow_demo) and folders under
+# var/demo, reset on each call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -14,11 +15,12 @@ export SALESFLOW__LOCAL__ERROR_DIR="$SALESFLOW_ROOT/var/demo/error"
 rows=${ROWS:-300000}
 files=${FILES:-4}
 
-python -m salesflow.cli check-mysql >/dev/null || exit 3
-
+services="$SALESFLOW_ROOT/var/services/demo"
 pidfile="$SALESFLOW_ROOT/var/demo-moto.pid"
+trap 'scripts/moto.sh stop "$pidfile"; salesflow_down "$services"' EXIT
+salesflow_up "$services" mysql
+python -m salesflow.cli check-mysql >/dev/null || exit 3
 scripts/moto.sh start "$SALESFLOW_S3_PORT" "$pidfile"
-trap 'scripts/moto.sh stop "$pidfile"' EXIT
 
 if [ ! -f "$AIRFLOW_HOME/.migrated" ]; then
   echo "demo: preparing Airflow's metadata DB (SQLite, $AIRFLOW_HOME)"
@@ -69,8 +71,6 @@ show "run report" latest-report
 show "analytics: the biggest month-over-month movers of the latest month (sales_comparison_mart)" movers
 show "analytics: customers per segment in the latest snapshot (customer_segments)" segments
 echo
-echo "demo: done. Look at the tables with:"
-echo "  mariadb -h $SALESFLOW_MYSQL_HOST -u $SALESFLOW_MYSQL_USER $SALESFLOW__MYSQL__DATABASE \\"
-echo "    -e 'SELECT * FROM sales_team_data_mart ORDER BY sales_month, store_id, total_sales DESC'"
-echo "  (tables: sales, customers_data_mart, sales_team_data_mart, sales_comparison_mart, customer_segments,"
-echo "   file_ledger, customer, store, product, sales_team)"
+echo "demo: done. Its MariaDB is stopped again; its data stays in $services."
+echo "  make sql   opens a client on the demo's database (tables: sales, customers_data_mart,"
+echo "  sales_team_data_mart, sales_comparison_mart, customer_segments, file_ledger, customer, store, ...)"

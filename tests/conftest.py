@@ -1,7 +1,8 @@
 """Shared fixtures: real services, one set per test session.
 
 - S3: a moto server on a free loopback port, started and stopped by PID.
-- MySQL: the server at SALESFLOW_MYSQL_HOST/PORT (MariaDB on 127.0.0.1:3306 here and in CI), with a
+- MySQL: a MariaDB of the session's own (``include.local_services``, a temporary folder, a free port,
+  stopped by PID at the end), or the server at SALESFLOW_MYSQL_HOST/PORT when that is set; a
   database of its own per session (``sf_test_<random>``), dropped at the end.
 - Spark: one local session for the whole suite.
 - Airflow: its own AIRFLOW_HOME with a SQLite metadata DB, migrated only when a test needs it.
@@ -12,6 +13,7 @@ nothing that breaks the next.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -26,7 +28,8 @@ from pathlib import Path
 import pytest
 
 from include.local_s3 import MotoServer
-from tests.support.services import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, mysql_connection
+from include.local_services import MariaDB
+from tests.support.services import MySqlAddress, mysql_connection
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION_TAG = uuid.uuid4().hex[:8]
@@ -52,13 +55,20 @@ os.environ.update(
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 (_TMP / "airflow").mkdir(parents=True, exist_ok=True)
 
+# The session's MariaDB, before anything reads where MySQL is (a user's own when it is named).
+_MARIADB = None if os.environ.get("SALESFLOW_MYSQL_HOST") else MariaDB(_TMP / "mysql")
+if _MARIADB is not None:
+    _MARIADB.up()
+    atexit.register(_MARIADB.down)  # also when the session ends without pytest_sessionfinish
+    os.environ.update(_MARIADB.environment())
+_MYSQL = MySqlAddress.from_environment()
 os.environ["AIRFLOW_CONN_SALESFLOW_MYSQL"] = json.dumps(
     {
         "conn_type": "mysql",
-        "host": MYSQL_HOST,
-        "port": MYSQL_PORT,
-        "login": MYSQL_USER,
-        "password": MYSQL_PASSWORD,
+        "host": _MYSQL.host,
+        "port": _MYSQL.port,
+        "login": _MYSQL.user,
+        "password": _MYSQL.password,
         "extra": {"local_infile": True},
     }
 )
@@ -180,4 +190,6 @@ def environment(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
+    if _MARIADB is not None:
+        _MARIADB.down()
     shutil.rmtree(_TMP, ignore_errors=True)

@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         COMMANDS[args.command][0](settings)
     except DatabaseUnavailableError as error:
         print(
-            f"salesflow: {error}. Start MySQL/MariaDB there (for example `apt-get install mariadb-server "
-            "&& service mariadb start`) or point SALESFLOW_MYSQL_HOST/PORT/USER/PASSWORD at one.",
+            f"salesflow: {error}. The make targets start a MariaDB of their own when "
+            "SALESFLOW_MYSQL_HOST is unset; when it is set, SALESFLOW_MYSQL_HOST/PORT/USER/PASSWORD "
+            "must name a MySQL that answers.",
             file=sys.stderr,
         )
         return 3

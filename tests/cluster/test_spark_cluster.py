@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from include.local_s3 import free_ports
+from include.processes import free_ports
 from include.sample_data.generate import bad_case_files, good_files
 from salesflow.db import connect
 from salesflow.ledger import FileLedger

@@ -226,7 +226,7 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(environment, monkeypatch,
 
     from cryptography.fernet import Fernet
 
-    from tests.support.services import MYSQL_HOST, MYSQL_PORT, mysql_connection
+    from tests.support.services import MySqlAddress, mysql_connection
 
     settings = environment("secrets")
     user, password = f"sf_app_{secrets.token_hex(3)}", "Pw-" + secrets.token_hex(12)
@@ -237,9 +237,10 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(environment, monkeypatch,
         cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{settings.database}`.* TO '{user}'@'%'")
     conn.close()
     monkeypatch.setenv("SALESFLOW_FERNET_KEY", fernet_key)
+    server = MySqlAddress.from_environment()
     monkeypatch.setenv(
         "AIRFLOW_CONN_SALESFLOW_MYSQL",
-        json.dumps({"conn_type": "mysql", "host": MYSQL_HOST, "port": MYSQL_PORT, "login": user,
+        json.dumps({"conn_type": "mysql", "host": server.host, "port": server.port, "login": user,
                     "password": password, "extra": {"local_infile": True}}),
     )  # fmt: skip
     try:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from include.local_s3 import free_port
+from include.processes import free_port
 from salesflow.db import DatabaseUnavailableError, connect
 from salesflow.pipeline import claim_new_files
 from salesflow.storage import StorageUnavailableError

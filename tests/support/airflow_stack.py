@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from include.local_s3 import free_ports
+from include.processes import free_ports
 from salesflow.paths import PROJECT_ROOT
 from tests.support.services import mysql_connection
 
@@ -46,12 +48,12 @@ class Stack:
     state: Path
 
 
-def stack_environment(state: Path, tag: str, port: int, s3_port: int) -> dict[str, str]:
+def stack_environment(state: Path, services: Path, tag: str, port: int, s3_port: int) -> dict[str, str]:
     env = {
         **os.environ,
         "SALESFLOW_AIRFLOW_STATE": str(state),
+        "SALESFLOW_SERVICES_DIR": str(services),
         "AIRFLOW_PORT": str(port),
-        "AIRFLOW_PG_DATABASE": f"sf_airflow_{tag}",
         "SALESFLOW_S3_PORT": str(s3_port),
         "SALESFLOW__STORAGE__BUCKET": f"sf-stack-{tag}",
         "SALESFLOW__MYSQL__DATABASE": f"sf_stack_{tag}",
@@ -74,7 +76,10 @@ def airflow_stack(state: Path) -> Iterator[Stack]:
 
     tag = uuid.uuid4().hex[:6]
     port, s3_port = free_ports(2)
-    env = stack_environment(state, tag, port, s3_port)
+    # PostgreSQL runs as the postgres user, which pytest's own 0700 folders keep out.
+    services = Path(tempfile.mkdtemp(prefix=f"sf-stack-{tag}-"))
+    services.chmod(0o711)
+    env = stack_environment(state, services, tag, port, s3_port)
     shared = ("SALESFLOW__STORAGE__BUCKET", "SALESFLOW__MYSQL__DATABASE", "SALESFLOW__LOCAL__ERROR_DIR")
     saved = {key: os.environ.get(key) for key in (*shared, "AIRFLOW_CONN_SALESFLOW_S3")}
     try:
@@ -97,14 +102,11 @@ def airflow_stack(state: Path) -> Iterator[Stack]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        drop_databases(tag)
+        shutil.rmtree(services, ignore_errors=True)
+        drop_database(tag)
 
 
-def drop_databases(tag: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'DROP DATABASE IF EXISTS "sf_airflow_{tag}"'],
-        check=False,
-    )
+def drop_database(tag: str) -> None:
     conn = mysql_connection()
     with conn.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `sf_stack_{tag}`")

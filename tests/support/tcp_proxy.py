@@ -10,7 +10,7 @@ import contextlib
 import socket
 import threading
 
-from include.local_s3 import free_port
+from include.processes import free_port
 
 
 class TcpProxy:

@@ -1,0 +1,127 @@
+"""The few process helpers every local server of development shares (``include.local_s3``,
+``include.local_services``, the tests and the benchmarks): a free loopback port, a wait until a
+server answers, a stop by PID that never signals a process that is not the one recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+HOST = "127.0.0.1"
+STOP_SECONDS = 20.0
+
+
+class ServerStartError(RuntimeError):
+    """A local server did not come up; the message says which, on what port, and why (its log)."""
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it)."""
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports (all held open together, so no two are the same)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def alive(pid: int) -> bool:
+    """The process exists and has not exited (a zombie waiting for its parent to reap it has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): it answered the signal
+    return state != "Z"
+
+
+def runs_program(pid: int, program: str) -> bool:
+    """The process `pid` runs `program` (its executable or first argument has that file name), so a
+    stale PID file never leads to signalling another process."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return alive(pid)  # no /proc (not Linux): trust the PID file
+    return any(Path(part.decode(errors="replace")).name == program for part in command[:2])
+
+
+def stop_pid(pid: int, program: str, sig: int = signal.SIGTERM, timeout: float = STOP_SECONDS) -> None:
+    """`sig` (TERM unless the server wants another), then KILL after `timeout` seconds; only if the
+    PID still runs `program`."""
+    if not runs_program(pid, program):
+        return
+    for signal_, wait in ((sig, timeout), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal_)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reaps it when it is our own child
+            if not alive(pid):
+                return
+            time.sleep(0.05)
+
+
+def read_pid(pidfile: Path) -> int | None:
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def last_lines(path: Path | None, count: int = 8) -> str:
+    """The end of a server's log, for an error message (empty when there is no log)."""
+    if path is None:
+        return ""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(f"  | {line}" for line in lines[-count:])
+
+
+def wait_until_answers(
+    answers: Callable[[], bool],
+    process: subprocess.Popen,
+    what: str,
+    log: Path | None,
+    timeout: float,
+) -> None:
+    """Polls `answers` until it is true; raises ServerStartError (with the log's last lines) when the
+    process exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not answers():
+        if process.poll() is not None:
+            problem = f"exited with code {process.returncode}"
+        elif time.monotonic() > deadline:
+            problem = f"is not answering after {timeout:.0f} s"
+        else:
+            time.sleep(0.1)
+            continue
+        raise ServerStartError(f"{what} {problem}; see {log}\n{last_lines(log)}")
