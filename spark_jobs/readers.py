@@ -50,17 +50,29 @@ def _list_on_driver(spark: SparkSession, paths: list[str]) -> None:
 
 
 def read_group(
-    spark: SparkSession, reader: str, paths: list[str], columns: list[str], mandatory: list[str]
+    spark: SparkSession,
+    reader: str,
+    paths: list[str],
+    columns: list[str],
+    mandatory: list[str],
+    max_cell_chars: int = -1,
 ) -> DataFrame:
-    """One read of a group of files (``READERS``), the extra columns folded (``fold_extra_columns``)."""
+    """One read of a group of files (``READERS``), the extra columns folded (``fold_extra_columns``).
+
+    ``max_cell_chars`` bounds a CSV value (-1: no bound): a file whose value is longer fails the
+    read with the parser's error, not the driver with an out-of-memory.
+    """
     if reader == "jsonl":  # each line has its own keys: folded line by line
         return read_json_lines_group(spark, paths, mandatory)
-    read = read_parquet_group if reader == "parquet" else read_csv_group
     extra = [c for c in columns if c not in mandatory]
-    return fold_extra_columns(read(spark, paths, columns), mandatory, extra)
+    if reader == "parquet":
+        return fold_extra_columns(read_parquet_group(spark, paths, columns), mandatory, extra)
+    return fold_extra_columns(read_csv_group(spark, paths, columns, max_cell_chars), mandatory, extra)
 
 
-def read_csv_group(spark: SparkSession, paths: list[str], columns: list[str]) -> DataFrame:
+def read_csv_group(
+    spark: SparkSession, paths: list[str], columns: list[str], max_cell_chars: int = -1
+) -> DataFrame:
     """All CSV files (plain or gzip) that share one header, every value as text."""
     _list_on_driver(spark, paths)
     schema = T.StructType(
@@ -79,7 +91,7 @@ def read_csv_group(spark: SparkSession, paths: list[str], columns: list[str]) ->
             quote='"',
             escape='"',
             maxColumns=MAX_COLUMNS + 1,
-            maxCharsPerColumn=-1,
+            maxCharsPerColumn=max_cell_chars,
         )
         .csv(paths)
     )

@@ -232,7 +232,7 @@ class TransformJob:
             groups.setdefault(group, []).append(intake.local_path)
         mandatory = list(self.spec.mandatory_columns)
         frames = [
-            read_group(self.spark, reader, paths, list(columns), mandatory)
+            read_group(self.spark, reader, paths, list(columns), mandatory, self.spec.max_cell_chars)
             for (reader, columns, _types), paths in groups.items()
         ]
         rows = frames[0]

@@ -11,13 +11,14 @@ ids are fixed below so that every environment defines the same names.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from salesflow.crypto import decrypt_value, is_encrypted, load_key
+from salesflow.intake import Limits
 from salesflow.paths import CONFIG_DIR, PROJECT_ROOT
 
 ENV_VAR = "SALESFLOW_ENV"
@@ -88,6 +89,7 @@ class Settings:
     jdbc_jar: str
     jdbc_driver: str
     dashboard: Dashboard = Dashboard()
+    limits: Limits = field(default_factory=Limits)
 
 
 def _apply_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
@@ -176,14 +178,22 @@ def load_settings(environment: str | None = None, environ: dict[str, str] | None
             spark_conf={str(k): str(v) for k, v in (raw["spark"].get("conf") or {}).items()},
             jdbc_jar=str(raw["spark"]["jdbc_jar"]),
             jdbc_driver=str(raw["spark"]["jdbc_driver"]),
-            dashboard=Dashboard(
-                **{k: _positive_int(v, f"dashboard.{k}") for k, v in (raw.get("dashboard") or {}).items()}
-            ),
+            dashboard=Dashboard(**_positive_ints(raw, "dashboard", Dashboard)),
+            limits=Limits(**_positive_ints(raw, "limits", Limits)),
         )
     except (KeyError, TypeError) as error:
         raise ConfigError(
             f"{CONFIG_DIR}/base.yaml with {environment}.yaml: missing or malformed setting {error}"
         ) from None
+
+
+def _positive_ints(raw: dict[str, Any], section: str, kind: type) -> dict[str, int]:
+    """A section of whole numbers, each at least 1; a name the section does not have is an error."""
+    values = raw.get(section) or {}
+    unknown = sorted(set(values) - {f.name for f in fields(kind)})
+    if unknown:
+        raise ConfigError(f"{section}: no setting called {', '.join(unknown)}")
+    return {name: _positive_int(value, f"{section}.{name}") for name, value in values.items()}
 
 
 def _positive_int(value: Any, name: str) -> int:

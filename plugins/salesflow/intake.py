@@ -6,7 +6,9 @@ short, not Parquet, a Parquet footer or page that does not read, a first JSON li
 object), its text is binary or not UTF-8, or its header is unusable (none, blank or duplicate
 names, too many columns, a mandatory column missing). The bytes are inspected as they arrive, in
 the same pass that computes the SHA-256 (a ``.csv.gz`` is inflated on the way and its text checked
-as a ``.csv`` would be). From the local copy, only the header is parsed (a CSV's first record, the
+as a ``.csv`` would be), against ``Limits`` on size and shape, in bounded memory: a file over one
+fails with a reason naming the limit and the value found (``line_too_long:314572800>16777216``),
+before anything reads it whole. From the local copy, only the header is parsed (a CSV's first record, the
 first JSON line), except for Parquet: its footer is the header, and its pages are decoded once,
 since a page Spark cannot decode would fail the whole run's job.
 """
@@ -17,10 +19,12 @@ import codecs
 import csv
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,12 +33,110 @@ SNIFF_BYTES = 64 * 1024
 BINARY_SIGNATURES = (b"\x1f\x8b", b"PK\x03\x04", b"%PDF", b"\x89PNG")
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
+# A Parquet file ends with its footer's length (4 bytes, little-endian) and the magic.
+PARQUET_TAIL_BYTES = 8
 # Inflate in slices of this many bytes: a small gzip may expand to gigabytes.
 INFLATE_SLICE = 1024 * 1024
 # JSON's own whitespace: a line of nothing else is blank (Spark's reader uses the same set).
 JSON_WHITESPACE = " \t\r\n"
 MESSAGE_CHARS = 200
 PARQUET_BATCH_ROWS = 65536
+
+# The ratio of inflated to stored bytes is judged once this much is inflated (a small file of
+# repeated values compresses far better than a large one, and may).
+RATIO_FLOOR_BYTES = 16 * 1024 * 1024
+# A JSON string, escapes included: its brackets are not nesting.
+JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+BRACKET_DEPTH = {ord("{"): 1, ord("["): 1, ord("}"): -1, ord("]"): -1}
+NOT_BRACKETS = bytes(b for b in range(256) if b not in BRACKET_DEPTH)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large and how deep a file may be (section ``limits``; defaults in include/config).
+
+    Each is checked while the file streams through the download pass, in bounded memory, before
+    Spark reads it; the CSV cell limit is also the Spark reader's ``maxCharsPerColumn``.
+    """
+
+    max_line_bytes: int = 16 * 1024 * 1024
+    max_decompressed_bytes: int = 4 * 1024 * 1024 * 1024
+    max_compression_ratio: int = 100
+    max_json_depth: int = 64
+    max_cell_bytes: int = 1024 * 1024
+    max_parquet_row_group_bytes: int = 512 * 1024 * 1024
+    max_parquet_footer_bytes: int = 16 * 1024 * 1024
+
+
+def over_limit(name: str, found: int, limit: int) -> str:
+    """A reason naming the limit and the value found: ``line_too_long:314572800>16777216``."""
+    return f"{name}:{found}>{limit}"
+
+
+class LineMeter:
+    """The longest line of a byte stream fed in chunks, and (for JSON Lines) its deepest nesting.
+
+    Lines end at ``\n``. Memory stays bounded: only the current line's bytes are carried from one
+    chunk to the next, and not past ``max_line_bytes``. The depth is the count of open brackets
+    outside strings; a line is scanned for it only when its brackets could reach the limit.
+    """
+
+    def __init__(self, limits: Limits, depth: bool) -> None:
+        self.limits = limits
+        self.depth = depth
+        self.longest = 0
+        self.deepest = 0
+        self._partial: list[bytes] = []  # the current line so far (while under the line limit)
+        self._partial_size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        first = chunk.find(b"\n")
+        if first < 0:
+            self._carry(chunk)
+            return
+        self._carry(chunk[:first])
+        self._line_ended()
+        last = chunk.rfind(b"\n")
+        if last > first:
+            # The lines inside one chunk are measured one by one only when one of them could be
+            # over a limit: longer than the line limit, or holding enough brackets.
+            inner = chunk[first + 1 : last]
+            if len(inner) > self.limits.max_line_bytes or self._may_be_deep(inner):
+                for line in inner.split(b"\n"):
+                    self._measure(line)
+        self._carry(chunk[last + 1 :])
+
+    def finish(self) -> None:
+        self._line_ended()
+
+    def _carry(self, part: bytes) -> None:
+        if self._partial_size <= self.limits.max_line_bytes:
+            self._partial.append(part)
+        self._partial_size += len(part)
+
+    def _line_ended(self) -> None:
+        if self._partial_size > self.limits.max_line_bytes:
+            self.longest = max(self.longest, self._partial_size)
+        elif self._partial:
+            self._measure(b"".join(self._partial))
+        self._partial, self._partial_size = [], 0
+
+    def _may_be_deep(self, data: bytes) -> bool:
+        return self.depth and data.count(b"{") + data.count(b"[") > self.limits.max_json_depth
+
+    def _measure(self, line: bytes) -> None:
+        self.longest = max(self.longest, len(line))
+        if self._may_be_deep(line):
+            brackets = JSON_STRING.sub(b"", line).translate(None, delete=NOT_BRACKETS)
+            self.deepest = max(self.deepest, max(accumulate(BRACKET_DEPTH[b] for b in brackets), default=0))
+
+    def problem(self) -> str | None:
+        if self.longest > self.limits.max_line_bytes:
+            return over_limit("line_too_long", self.longest, self.limits.max_line_bytes)
+        if self.deepest > self.limits.max_json_depth:
+            return over_limit("json_too_deep", self.deepest, self.limits.max_json_depth)
+        return None
+
 
 # Extension (lower case) -> format, longest first: ".csv.gz" is not a ".csv".
 FORMATS = {".csv.gz": "csv.gz", ".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
@@ -71,22 +173,25 @@ class ContentInspector:
     text is decoded (fast: no parsing).
     """
 
-    def __init__(self, fmt: str | None = "csv") -> None:
+    def __init__(self, fmt: str | None = "csv", limits: Limits | None = None) -> None:
         self.fmt = fmt
+        self.limits = limits or Limits()
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._head = b""  # of the text
         self._start = b""  # the file's first bytes, as stored
-        self._end = b""  # the file's last bytes, as stored
+        self._end = b""  # the file's last bytes, as stored (a Parquet footer's length and magic)
         self._inflater: Any = None  # the gzip member being inflated, if any
+        self.lines = LineMeter(self.limits, depth=fmt == "jsonl")
         self.size = 0
         self.text_size = 0
         self.utf8 = True
         self.gzip_error: str | None = None
+        self.inflate_problem: str | None = None  # a limit the inflated text passed: inflating stops
 
     def update(self, chunk: bytes) -> None:
         if len(self._start) < len(PARQUET_MAGIC):
             self._start += chunk[: len(PARQUET_MAGIC) - len(self._start)]
-        self._end = (self._end + chunk[-len(PARQUET_MAGIC) :])[-len(PARQUET_MAGIC) :]
+        self._end = (self._end + chunk[-PARQUET_TAIL_BYTES:])[-PARQUET_TAIL_BYTES:]
         self.size += len(chunk)
         if self.fmt == "csv.gz":
             self._inflate(chunk)
@@ -94,8 +199,9 @@ class ContentInspector:
             self._text(chunk)
 
     def _inflate(self, data: bytes) -> None:
-        """Inflate ``data``, member after member, into the text checks (until the stream is bad)."""
-        while self.gzip_error is None:
+        """Inflate ``data``, member after member, into the text checks (until the stream is bad or
+        passes a limit: a 2 MB file may inflate to gigabytes)."""
+        while self.gzip_error is None and self.inflate_problem is None:
             if self._inflater is None:
                 if not data:
                     return
@@ -106,6 +212,7 @@ class ContentInspector:
                 self.gzip_error = f"bad_gzip:{one_line(error)}"
                 return
             self._text(inflated)
+            self.inflate_problem = self._inflated_too_much()
             if self._inflater.eof:  # a member ended: what follows is the next one
                 data = self._inflater.unused_data
                 self._inflater = None
@@ -114,7 +221,17 @@ class ContentInspector:
             if not data and len(inflated) < INFLATE_SLICE:  # a full slice may leave output pending
                 return
 
+    def _inflated_too_much(self) -> str | None:
+        limits = self.limits
+        if self.text_size > limits.max_decompressed_bytes:
+            return over_limit("decompressed_too_large", self.text_size, limits.max_decompressed_bytes)
+        ratio = self.text_size // max(self.size, 1)
+        if self.text_size > RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
+            return over_limit("compression_ratio_too_high", ratio, limits.max_compression_ratio)
+        return None
+
     def _text(self, chunk: bytes) -> None:
+        self.lines.feed(chunk)
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
         self.text_size += len(chunk)
@@ -125,6 +242,7 @@ class ContentInspector:
                 self.utf8 = False
 
     def finish(self) -> None:
+        self.lines.finish()
         if self.utf8:
             try:
                 self._decoder.decode(b"", final=True)
@@ -134,6 +252,15 @@ class ContentInspector:
     @property
     def binary(self) -> bool:
         return self._head.startswith(BINARY_SIGNATURES) or b"\x00" in self._head
+
+    def limit_problem(self) -> str | None:
+        """The first limit the bytes passed (size, ratio, line length, JSON depth), or None."""
+        return self.inflate_problem or self.lines.problem()
+
+    @property
+    def parquet_footer_bytes(self) -> int:
+        """The footer length a Parquet file's last 8 bytes state (before anything reads it)."""
+        return int.from_bytes(self._end[: -len(PARQUET_MAGIC)], "little")
 
     def container_problem(self) -> str | None:
         """Why the bytes are not the container the extension names (gzip, Parquet), or None."""
@@ -145,7 +272,7 @@ class ContentInspector:
             if self._inflater is not None:  # the last member never reached its end
                 return "truncated_gzip"
         if self.fmt == "parquet":
-            magic_at_both_ends = self._start == PARQUET_MAGIC == self._end
+            magic_at_both_ends = self._start == PARQUET_MAGIC == self._end[-len(PARQUET_MAGIC) :]
             if self.size < 2 * len(PARQUET_MAGIC) or not magic_at_both_ends:
                 return "not_parquet"
         return None
@@ -171,11 +298,14 @@ def judge(object_key: str, path: Path, content: ContentInspector, mandatory: lis
         raise ValueError(f"{object_key}: its bytes were inspected as {content.fmt}, not {fmt}")
     if content.size == 0:
         return FileVerdict("empty_file")
-    problem = content.container_problem()
+    problem = content.limit_problem() or content.container_problem()
     if problem:
         return FileVerdict(problem)
     if fmt == "parquet":
-        return check_parquet(path, mandatory)
+        if content.parquet_footer_bytes > content.limits.max_parquet_footer_bytes:
+            limit = content.limits.max_parquet_footer_bytes
+            return FileVerdict(over_limit("parquet_footer_too_large", content.parquet_footer_bytes, limit))
+        return check_parquet(path, mandatory, content.limits)
     text_problem = _text_problem(content)
     if text_problem:
         return FileVerdict(text_problem)
@@ -237,16 +367,18 @@ def check_header(header: list[str] | str, mandatory: list[str], fmt: str = "csv"
 
 
 # ------------------------------------------------------------------------------------- Parquet
-def check_parquet(path: Path, mandatory: list[str]) -> FileVerdict:
-    """The footer's schema as a header: names checked as a CSV header's, types Spark can read; then
-    every page decoded once.
+def check_parquet(path: Path, mandatory: list[str], limits: Limits | None = None) -> FileVerdict:
+    """The footer's schema as a header: names checked as a CSV header's, types Spark can read; the
+    row groups within the limit; then every page decoded once, its text cells measured.
 
     A CSV row that does not parse is a rejected row, but a Parquet page that does not decode would
     fail the run's whole Spark job (all its files): such a file is quarantined here instead. The
-    decoding streams a batch at a time (about 0.1 s for 250,000 rows).
+    decoding streams a batch at a time (about 0.1 s for 250,000 rows), and a row group is decoded
+    only once its size is known to be within the limit.
     """
     import pyarrow.parquet as pq
 
+    limits = limits or Limits()
     try:
         parquet_file = pq.ParquetFile(path)
     except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ... for a broken footer
@@ -258,12 +390,37 @@ def check_parquet(path: Path, mandatory: list[str]) -> FileVerdict:
     for name, arrow_field in zip(verdict.columns, schema, strict=True):
         if not spark_reads(arrow_field.type):
             return FileVerdict(f"unsupported_parquet_type:{name}:{arrow_field.type}")
+    metadata = parquet_file.metadata
+    largest_group = max(
+        (metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)), default=0
+    )
+    if largest_group > limits.max_parquet_row_group_bytes:
+        return FileVerdict(
+            over_limit("parquet_row_group_too_large", largest_group, limits.max_parquet_row_group_bytes)
+        )
     try:
-        for _batch in parquet_file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-            pass
+        largest_cell = max(
+            map(_largest_text_cell, parquet_file.iter_batches(batch_size=PARQUET_BATCH_ROWS)), default=0
+        )
     except Exception as error:
         return FileVerdict(f"bad_parquet_data:{one_line(error)}")
+    if largest_cell > limits.max_cell_bytes:
+        return FileVerdict(over_limit("cell_too_large", largest_cell, limits.max_cell_bytes))
     return FileVerdict(None, verdict.columns, "parquet", [str(f.type) for f in schema])
+
+
+def _largest_text_cell(batch: Any) -> int:
+    """The longest string or binary value of a record batch, in bytes (0 without such columns)."""
+    import pyarrow.compute as pc
+    import pyarrow.types as types
+
+    lengths = [
+        pc.max(pc.binary_length(column)).as_py() or 0
+        for column in batch.columns
+        if types.is_string(column.type) or types.is_binary(column.type)
+        or types.is_large_string(column.type) or types.is_large_binary(column.type)
+    ]  # fmt: skip
+    return max(lengths, default=0)
 
 
 def spark_reads(arrow_type: Any) -> bool:
@@ -302,5 +459,5 @@ def _json_value(line: str) -> object:
     """The JSON value of one line, or None when it is not strict JSON (NaN and Infinity are not)."""
     try:
         return json.loads(line, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting past Python's stack (the depth limit comes first)
         return None

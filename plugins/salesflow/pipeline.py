@@ -223,7 +223,7 @@ class Intake:
     def fetch(self, entry: LedgerEntry) -> Fetched:
         fmt = file_format(entry.object_key)
         target = local_download_path(self.settings, self.run_id, entry.id, fmt)
-        content = ContentInspector(fmt)
+        content = ContentInspector(fmt, self.settings.limits)
         try:
             sha256 = download_version(
                 self.hook, self.settings.bucket, entry.version(), target, content.update
@@ -359,6 +359,7 @@ def download_claimed_files(
         jdbc=jdbc_target(settings),
         database=settings.database,
         tables=asdict(settings.tables),
+        max_cell_chars=settings.limits.max_cell_bytes,
     )
     contracts.write(spec_path, spec)  # a try that dies here leaves the earlier spec
     accepted = len(spec.accepted_files())
