@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -12,8 +13,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from salesflow.contracts import JdbcTarget, JobSpec, read
+from salesflow.isolation import OUTAGE
 from salesflow.sql import identifier
-from spark_jobs.mysql_load import JDBC_PASSWORD_ENV
+from spark_jobs.mysql_load import JDBC_PASSWORD_ENV, failure_kind
 
 
 def build_session(app_name: str) -> SparkSession:
@@ -40,17 +42,29 @@ def read_jdbc_table(spark: SparkSession, jdbc: JdbcTarget, database: str, table:
 
 
 def run_job(app_name: str, description: str, run: Callable[[SparkSession, JobSpec], Any]) -> int:
-    """main() of a salesflow job: parse --spec, log to stdout (the task log), run, stop the session."""
+    """main() of a salesflow job: parse --spec (and --files), log to stdout (the task log), run, stop
+    the session."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--spec", required=True, help="JSON job spec written by the DAG")
+    parser.add_argument(
+        "--files", help="only these ledger ids of the spec, comma-separated (a part of a batch that failed)"
+    )
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    spec = read(args.spec, JobSpec)
+    if args.files:
+        only = {int(file_id) for file_id in args.files.split(",")}
+        spec = dataclasses.replace(spec, files=[f for f in spec.files if f.file_id in only])
     spark = build_session(app_name)
     try:
-        run(spark, read(args.spec, JobSpec))
+        run(spark, spec)
     except Exception as error:
-        # One line that says what failed, before the traceback the task log also gets.
-        logging.getLogger(app_name).error("%s failed: %s: %s", app_name, type(error).__name__, error)
+        # One line that says what failed, before the traceback the task log also gets; a lost
+        # service says so (``outage:``), and the task then retries the batch without narrowing it.
+        outage = OUTAGE + " " if failure_kind(error) == "infrastructure" else ""
+        logging.getLogger(app_name).error(
+            "%s failed: %s%s: %s", app_name, outage, type(error).__name__, error
+        )
         raise
     finally:
         spark.stop()

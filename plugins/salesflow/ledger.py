@@ -8,8 +8,9 @@ Statuses move forward only::
     CLAIMED | VALIDATED -> FAILED   (retryable: the next run claims the version again)
     LOADED -> SUPERSEDED            (a corrected file under the same key replaced its rows)
 
-A FAILED version is claimed again by the next run (``attempts`` counts the claims); so is a
-version left in flight by a run that is over (the claim moves it to FAILED first, saying so). The
+A FAILED version is claimed again by the next run (``attempts`` counts the claims, but for a run
+ended by a lost service: ``outage:``); so is a version left in flight by a run that is over (the
+claim moves it to FAILED first, saying so). The
 download quarantines a version claimed more than ``pipeline.max_attempts`` times, with its last
 error: no file stays in flight, and none blocks the runs forever.
 
@@ -27,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from salesflow.config import Tables
+from salesflow.isolation import OUTAGE
 from salesflow.sql import named_lock, render
 from salesflow.storage import ObjectVersion
 
@@ -227,7 +229,9 @@ class FileLedger:
             [
                 StatusMove(
                     e.id,
-                    reason=f"stranded: run {e.run_id} is {states[e.run_id] or 'unknown'} "
+                    # A run ended by a lost service does not count as an attempt at its files.
+                    reason=(OUTAGE + " " if OUTAGE in (e.last_error or "") else "")
+                    + f"stranded: run {e.run_id} is {states[e.run_id] or 'unknown'} "
                     f"and left the file {e.status}" + (f" ({e.last_error})" if e.last_error else ""),
                 )
                 for e in stranded

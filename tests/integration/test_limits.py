@@ -170,3 +170,33 @@ def test_files_a_failed_run_left_in_flight_are_taken_by_the_next_run(environment
     run_dag(datetime(2024, 6, 2, tzinfo=UTC))
     assert outcomes(settings) == {f"sales_data/{f.name}": ("LOADED", None, 150, 150, 0, 2) for f in files}
     assert query(settings, "SELECT COUNT(*) FROM sales") == [(300,)]
+
+
+def test_a_file_the_spark_job_dies_of_is_found_and_the_others_load_in_the_same_run(environment, monkeypatch):
+    """Issue 21: a value longer than Spark's reader takes (a quoted value over many short lines,
+    so no line is over its limit) kills the job for the whole batch. The next attempt narrows the
+    batch: that file alone is quarantined with the parser's error, the others load in this run."""
+    monkeypatch.setenv("SALESFLOW__LIMITS__MAX_CELL_BYTES", "2000")
+    monkeypatch.setenv("SALESFLOW_RETRY_DELAY_SECONDS", "1")
+    settings = environment("job_dies")
+    good = good_files(rows=90, files=3, seed=21, start_month=date(2024, 3, 1), months=1)
+    upload(settings, good)
+    long_value = "\n".join(["p" * 99] * 50)  # 4,999 characters on 50 lines
+    put(
+        settings,
+        "sales_data/long_value.csv",
+        f'{HEADER_LINE}\n17,121,"{long_value}",2024-03-05,2,1.00,1,1.00\n'.encode(),
+    )
+    run = dag_test(datetime(2024, 6, 1, tzinfo=UTC))
+
+    assert run.state == "success"
+    ledger = outcomes(settings)
+    status, reason, *_ = ledger.pop("sales_data/long_value.csv")
+    assert status == "QUARANTINED"
+    assert reason.startswith("load_failed:com.univocity.parsers.common.TextParsingException: Length"), reason
+    assert ledger == {f"sales_data/{f.name}": ("LOADED", None, 30, 30, 0, 1) for f in good}
+    assert query(settings, "SELECT COUNT(*) FROM sales") == [(90,)]
+    assert in_flight(settings) == []
+    from salesflow.storage import s3_hook
+
+    assert s3_hook().check_for_key("sales_data_error/long_value.csv", settings.bucket)

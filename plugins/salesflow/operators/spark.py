@@ -1,14 +1,22 @@
-"""SparkSubmitOperator with salesflow's settings: JDBC jar, Spark conf, credentials by environment."""
+"""SparkSubmitOperator with salesflow's settings: JDBC jar, Spark conf, credentials by environment;
+and, when the job dies as a whole, the narrowing that finds the file it dies of (``isolation``)."""
 
 from __future__ import annotations
 
+import collections
+import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from salesflow.config import MYSQL_CONN_ID, SPARK_CONN_ID, load_settings
+from salesflow.config import MYSQL_CONN_ID, SPARK_CONN_ID, Settings, load_settings
+from salesflow.contracts import FileOutcome, JobSpec, TransformResult
+from salesflow.isolation import JOB_FAILED, OUTAGE, declares_outage, job_error, narrow
 from salesflow.paths import PROJECT_ROOT, SPARK_CDS_ARCHIVE
+
+log = logging.getLogger(__name__)
 
 DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
@@ -17,6 +25,33 @@ DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 # optimising compiler's own CPU (measured: 400,000 rows 3.8 s faster with C1 only, 5,000,000 rows
 # twice as fast with both compilers; docs/performance.md).
 QUICK_COMPILE_BELOW_BYTES = 100 * 1024 * 1024
+# The end of a job's log kept to say why it died.
+LOG_TAIL_LINES = 400
+
+
+class SparkJobFailedError(RuntimeError):
+    """The job died, and every service answers: its files are to blame (the next attempt narrows)."""
+
+
+class ServiceOutageError(ConnectionError):
+    """The job failed while MySQL or S3 did not answer: no file is blamed, the batch is retried."""
+
+
+def service_outage(settings: Settings) -> str | None:
+    """What does not answer of the services the job needs (MySQL, the bucket), or None."""
+    from salesflow.db import connect
+    from salesflow.storage import s3_hook
+
+    try:
+        with connect(settings, database=None) as conn, conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as error:
+        return f"MySQL does not answer ({type(error).__name__}: {error})"
+    try:
+        s3_hook().get_conn().head_bucket(Bucket=settings.bucket)
+    except Exception as error:
+        return f"S3 does not answer ({type(error).__name__})"
+    return None
 
 
 def driver_java_options(conf: dict[str, str], input_bytes: int) -> dict[str, str]:
@@ -47,15 +82,26 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         super().__init__(application=application, **kwargs)
 
     def execute(self, context: Any) -> None:
-        from airflow.providers.mysql.hooks.mysql import MySqlHook
-
-        from salesflow.pipeline import read_spec, recording_failures, spark_spec_path
+        from salesflow.pipeline import read_spec, recording_failures
 
         settings = load_settings()
-        spec = read_spec(settings, context["run_id"])
+        run_id = context["run_id"]
+        spec = read_spec(settings, run_id)
         if spec is None:
             return  # the run is over and its folder gone: no Spark job to start
-        self.application_args = ["--spec", str(spark_spec_path(settings, context["run_id"]))]
+        self._prepare(settings, spec)
+        with recording_failures(settings, run_id, self.task_id):
+            pending, narrowing = self._pending(settings, spec)
+            if pending and narrowing:
+                self._narrow(settings, context, spec, pending)
+                return
+            error = self._submit(context, None)
+            if error is not None:
+                raise self._failure(settings, error)
+
+    def _prepare(self, settings: Settings, spec: JobSpec) -> None:
+        from airflow.providers.mysql.hooks.mysql import MySqlHook
+
         input_bytes = sum(f.size_bytes for f in spec.accepted_files())
         self.conf = driver_java_options({**settings.spark_conf, **(self.conf or {})}, input_bytes)
         self.jars = ",".join(filter(None, [settings.jdbc_jar, self.jars]))
@@ -72,5 +118,105 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
             **({"SPARK_LOCAL_IP": local_ip} if local_ip else {}),
             "SALESFLOW_JDBC_PASSWORD": connection.password or "",
         }
-        with recording_failures(settings, context["run_id"], self.task_id):
+
+    def _pending(self, settings: Settings, spec: JobSpec) -> tuple[list[int], bool]:
+        """The accepted files still VALIDATED, and whether an earlier attempt at them died in the
+        job (their ``last_error``): then this attempt narrows the batch."""
+        from salesflow.db import connect
+        from salesflow.ledger import FileLedger, FileStatus
+
+        accepted = {f.file_id for f in spec.accepted_files()}
+        with connect(settings) as conn:
+            entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, spec.run_id)
+        pending = [e for e in entries if e.id in accepted and e.status == FileStatus.VALIDATED]
+        died = [
+            e for e in pending if JOB_FAILED in (e.last_error or "") and OUTAGE not in (e.last_error or "")
+        ]
+        return [e.id for e in pending], bool(died)
+
+    def _submit(self, context: Any, files: list[int] | None) -> str | None:
+        """One spark-submit of the job (on ``files`` only, when given); None, or why it died."""
+        from airflow.exceptions import AirflowException
+
+        from salesflow.pipeline import spark_spec_path
+
+        settings = load_settings()
+        self.application_args = ["--spec", str(spark_spec_path(settings, context["run_id"]))]
+        if files is not None:
+            self.application_args += ["--files", ",".join(map(str, files))]
+            log.info("transform: the job on %d of the run's files alone: %s", len(files), files)
+        self._hook = None  # a hook per submit: it takes the arguments when it is made
+        self._log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        try:
             super().execute(context)
+        except AirflowException as error:
+            lines = list(self._log_tail)
+            return (f"{OUTAGE} " if declares_outage(lines) else "") + job_error(lines, str(error))
+        return None
+
+    def _get_hook(self) -> Any:
+        """The provider's hook, its log lines also kept (the last ones say why a job died)."""
+        hook = super()._get_hook()
+        process_log = hook._process_spark_submit_log
+
+        def keep(lines: Iterator[Any]) -> Iterator[Any]:
+            for line in lines:
+                self._log_tail.append(str(line))
+                yield line
+
+        hook._process_spark_submit_log = lambda lines: process_log(keep(lines))
+        return hook
+
+    def _failure(self, settings: Settings, error: str) -> Exception:
+        """An outage (the job says so, or a service does not answer now), else the files' fault."""
+        if error.startswith(OUTAGE):
+            return ServiceOutageError(error)
+        outage = service_outage(settings)
+        if outage is not None:
+            return ServiceOutageError(f"{OUTAGE} {outage}; the Spark job: {error}")
+        return SparkJobFailedError(f"{JOB_FAILED} {error} (the next attempt narrows the batch)")
+
+    def _narrow(self, settings: Settings, context: Any, spec: JobSpec, pending: list[int]) -> None:
+        """Parts of the batch in jobs of their own until each file that fails alone is found."""
+        log.warning("transform: an earlier attempt died in the job; narrowing %d files", len(pending))
+
+        def run(files: list[int]) -> str | None:
+            error = self._submit(context, files)
+            if error is not None and isinstance(
+                failure := self._failure(settings, error), ServiceOutageError
+            ):
+                raise failure
+            return error
+
+        culprits = narrow(pending, run)
+        if culprits:
+            set_aside(settings, spec, culprits)
+
+
+def set_aside(settings: Settings, spec: JobSpec, culprits: dict[int, str]) -> None:
+    """Files the job dies of alone: QUARANTINED with the error (``load_failed:``, so the load's
+    quarantine moves them), and in the run's result for the report."""
+    from salesflow import contracts
+    from salesflow.db import connect
+    from salesflow.ledger import LOAD_FAILED, FileLedger, FileStatus, StatusMove
+    from salesflow.pipeline import transform_dir
+
+    keys = {f.file_id: f.object_key for f in spec.files}
+    reasons = {file_id: f"{LOAD_FAILED}{error}" for file_id, error in culprits.items()}
+    with connect(settings) as conn:
+        moves = [StatusMove(i, reason=reason, last_error=reason) for i, reason in reasons.items()]
+        FileLedger(conn, settings.tables).transition_many(FileStatus.QUARANTINED, moves)
+    outcomes = {
+        str(i): FileOutcome(object_key=keys[i], status=FileStatus.QUARANTINED.value, reason=reason)
+        for i, reason in reasons.items()
+    }
+    path = transform_dir(settings, spec.run_id) / "result.json"
+    result = contracts.read(path, TransformResult) if path.exists() else TransformResult(run_id=spec.run_id)
+    contracts.write(path, result.merged(TransformResult(run_id=spec.run_id, files=outcomes)))
+    for file_id, reason in reasons.items():
+        log.error(
+            "file %s (ledger id %d): QUARANTINED, %s; it fails the job alone, the others load without it",
+            keys[file_id],
+            file_id,
+            reason,
+        )
