@@ -302,7 +302,9 @@ def judge(object_key: str, path: Path, content: ContentInspector, mandatory: lis
     if problem:
         return FileVerdict(problem)
     if fmt == "parquet":
-        if content.parquet_footer_bytes > content.limits.max_parquet_footer_bytes:
+        # A length past the file's own size is no footer at all: pyarrow names that one.
+        footer_fits = content.parquet_footer_bytes <= content.size - len(PARQUET_MAGIC) - PARQUET_TAIL_BYTES
+        if footer_fits and content.parquet_footer_bytes > content.limits.max_parquet_footer_bytes:
             limit = content.limits.max_parquet_footer_bytes
             return FileVerdict(over_limit("parquet_footer_too_large", content.parquet_footer_bytes, limit))
         return check_parquet(path, mandatory, content.limits)
