@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from pyspark.sql import functions as F
 
 from include.sample_data.generate import HEADER, encode
@@ -295,3 +296,24 @@ def test_line_numbers_hold_when_spark_splits_a_file_between_tasks(spark, tmp_pat
         *[(2, n) for n in range(1, 30_001)],
     ]
     assert all(r["n"] == r[ROW_ID] for r in numbers)
+
+
+def test_every_member_of_a_gzip_is_read_and_a_long_value_stops_the_read(spark, tmp_path):
+    """Issue 21: a legal two-member .csv.gz gives Spark every member's rows (the header in the
+    first); a CSV value past the reader's bound fails the read, never the driver's memory."""
+    import gzip
+
+    header = ",".join(MANDATORY) + "\n"
+    first = "1,121,sugar,2024-01-02,2,50.00,3,150.00\n"
+    second = "2,122,maida,2024-01-03,6,20.00,2,40.00\n3,121,sugar,2024-01-04,2,50.00,1,50.00\n"
+    path = tmp_path / "0000000007.csv.gz"
+    path.write_bytes(gzip.compress((header + first).encode()) + gzip.compress(second.encode()))
+    rows = read_group(spark, "csv", [str(path)], MANDATORY, MANDATORY, max_cell_chars=100)
+    assert sorted(r["customer_id"] for r in rows.collect()) == ["1", "2", "3"]
+
+    long_value = tmp_path / "0000000008.csv"
+    long_value.write_text(header + '1,121,"' + "x" * 101 + '",2024-01-02,2,50.00,3,150.00\n')
+    frame = read_group(spark, "csv", [str(long_value)], MANDATORY, MANDATORY, max_cell_chars=100)
+    # Spark wraps the parser's error in its own (Py4JJavaError here, another class over Connect).
+    with pytest.raises(Exception, match=r"exceeds the maximum number of characters .* settings \(100\)"):
+        frame.collect()
