@@ -715,6 +715,8 @@ class TransformJob:
                     queue[:0] = [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
                     continue
                 result = self.set_aside(batch[0], kind, error, result)
+        if recompute:  # every batch that would have carried them failed: the months still count
+            result = self.load_batch([], recompute, checked, result)
         return result
 
     def set_aside(

@@ -62,6 +62,8 @@ if _MARIADB is not None:
     atexit.register(_MARIADB.down)  # also when the session ends without pytest_sessionfinish
     os.environ.update(_MARIADB.environment())
 _MYSQL = MySqlAddress.from_environment()
+# A Spark job run in this process (tests.support.runs) reads the password as spark-submit gives it.
+os.environ["SALESFLOW_JDBC_PASSWORD"] = _MYSQL.password
 os.environ["AIRFLOW_CONN_SALESFLOW_MYSQL"] = json.dumps(
     {
         "conn_type": "mysql",

@@ -131,6 +131,35 @@ def test_a_file_whose_data_breaks_the_load_is_set_aside_and_the_rest_loads(spark
     assert {f.object_key: f.status for f in result.files.values()}["sales_data/f3.csv"] == "QUARANTINED"
 
 
+def test_months_to_recompute_are_rebuilt_when_every_file_of_the_run_is_set_aside(spark, environment):
+    """Issue 26, point 1: the months to recompute travel with the first batch; when that batch (the
+    run's only file) is set aside, they are rebuilt all the same, never dropped with a green task."""
+    settings = environment("recompute_alone")
+    put_files(
+        settings,
+        {"sales_data/f1.csv": (HEADER_LINE + "\n1,121,sugar,2024-01-05,2,50.00,2,100.00\n").encode()},
+    )
+    run_job(spark, settings, "run-1", AS_OF)
+    conn = mysql_connection(settings.database)
+    with conn.cursor() as cursor:  # a mart row gone wrong: what recompute_months is for
+        cursor.execute("UPDATE customers_data_mart SET total_sales = 1 WHERE customer_id = 1")
+        cursor.execute("ALTER TABLE customer MODIFY first_name VARCHAR(300) NOT NULL")
+        cursor.execute("UPDATE customer SET first_name = %s WHERE customer_id = 3", ("N" * 250,))
+    conn.commit()
+    conn.close()
+    put_files(
+        settings, {"sales_data/f3.csv": (HEADER_LINE + "\n3,121,sugar,2024-01-06,2,50.00,1,50.00\n").encode()}
+    )
+    result = run_job(spark, settings, "run-2", AS_OF, recompute=["2024-01"])
+
+    assert ledger_rows(settings)["sales_data/f3.csv"][0] == "QUARANTINED"
+    assert query(
+        settings,
+        "SELECT total_sales FROM customers_data_mart WHERE customer_id = 1 AND sales_date_month = '2024-01'",
+    ) == [(Decimal("100.00"),)]
+    assert result.months_written["customer_mart"] == ["2024-01"]
+
+
 def random_runs(seed: int) -> list[dict[str, bytes]]:
     """A seeded sequence of runs: batches spread over months, a month split over runs, a corrected
     file (same key, new bytes), a re-sent copy (same bytes, new key) and a bad file."""
