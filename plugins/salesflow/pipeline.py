@@ -138,6 +138,24 @@ def recording_failures(settings: Settings, run_id: str, task: str) -> Iterator[N
 
 
 # ---------------------------------------------------------------------------------------- claim
+NOT_FOUND_STATUS = 404
+
+
+def known_run_state(ask: Callable[[], Any]) -> str | None:
+    """``ask()``'s run state; None only when Airflow answers that it knows no such run (deleted,
+    or of another installation). Any other error is raised: taken for "over", it would release the
+    files of a run that may still be loading them."""
+    from airflow.sdk.exceptions import AirflowRuntimeError
+
+    try:
+        return str(ask())
+    except AirflowRuntimeError as error:
+        detail = error.error.detail if isinstance(error.error.detail, dict) else {}
+        if detail.get("status_code") == NOT_FOUND_STATUS:
+            return None
+        raise
+
+
 def claim_new_files(
     settings: Settings, run_id: str, run_state: Callable[[str], str | None] | None = None
 ) -> dict[str, Any]:

@@ -133,6 +133,47 @@ def test_files_a_finished_run_left_in_flight_are_claimed_again(ledger):
     assert ledger.get([d.id])[0].status == FileStatus.FAILED
 
 
+def test_a_run_a_lost_service_ended_is_no_attempt_at_its_files(ledger):
+    """Issue 21: files stranded by a run whose task lost MySQL or S3 (``outage:``) are claimed again
+    with their attempts unchanged; a run whose job died of its files counts one."""
+    bucket = unique_bucket()
+    outage, _ = ledger.claim(bucket, "run-1", versions("outage.csv", "died.csv"))
+    ledger.record_error(
+        bucket, "run-1", "transform_and_load: ServiceOutageError: outage: MySQL does not answer"
+    )
+    ledger.transition_many(FileStatus.VALIDATED, [StatusMove(outage.id)])
+    ledger.claim(bucket, "run-2", [], lambda run: "failed")
+    (outage,) = ledger.get([outage.id])
+    assert outage.reason.startswith("outage: stranded: run run-1 is failed")
+    again = {e.object_key: e for e in ledger.claim(bucket, "run-3", versions("outage.csv", "died.csv"))}
+    assert (again["sales_data/outage.csv"].attempts, again["sales_data/died.csv"].attempts) == (1, 1)
+    ledger.record_error(bucket, "run-3", "transform_and_load: SparkJobFailedError: spark_job_failed: OOM")
+    ledger.claim(bucket, "run-4", [], lambda run: "failed")
+    again = {e.object_key: e for e in ledger.claim(bucket, "run-5", versions("outage.csv", "died.csv"))}
+    assert (again["sales_data/outage.csv"].attempts, again["sales_data/died.csv"].attempts) == (2, 2)
+
+
+def test_only_a_run_airflow_says_it_does_not_know_is_taken_for_over():
+    """Issue 26, point 6: an error while asking for a run's state fails the claim."""
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse
+
+    from salesflow.pipeline import known_run_state
+
+    def answer(status_code: int):
+        def ask():
+            raise AirflowRuntimeError(
+                ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail={"status_code": status_code})
+            )
+
+        return ask
+
+    assert known_run_state(lambda: "running") == "running"
+    assert known_run_state(answer(404)) is None
+    with pytest.raises(AirflowRuntimeError):
+        known_run_state(answer(500))
+
+
 def test_long_reasons_and_errors_are_cut_to_their_column(ledger):
     bucket = unique_bucket()
     (entry,) = ledger.claim(bucket, "run-1", versions("a.csv"))
