@@ -22,6 +22,8 @@ TRANSFER_THREADS = 4
 # Files moved or downloaded at once (many small files: S3 latency, not bandwidth, is the cost).
 S3_WORKERS = 8
 
+# The metadata of a copy made here that names its source's ETag (a copy's own ETag may differ).
+SOURCE_ETAG_METADATA = "salesflow-source-etag"
 # Error codes of a request for a key that holds no object, or not the version asked for (If-Match).
 NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
 NOT_THE_VERSION = NOT_FOUND | {"412", "PreconditionFailed"}
@@ -239,6 +241,22 @@ def object_exists(client: Any, bucket: str, key: str, etag: str | None = None) -
     return head is not None and (etag is None or head["ETag"].strip('"') == etag)
 
 
+def holds_version(client: Any, bucket: str, key: str, version: ObjectVersion) -> bool | None:
+    """Whether ``key`` holds a copy of ``version`` (None: it holds nothing).
+
+    A copy's own ETag may differ from its source's (a multipart or SSE-KMS source), so a copy made
+    here names its source's ETag in its metadata; a copy without it counts when its ETag is the
+    source's, and in any case its size must be the version's.
+    """
+    head = _head(client, bucket, key)
+    return None if head is None else _is_version(head, version)
+
+
+def _is_version(head: dict[str, Any], version: ObjectVersion) -> bool:
+    source_etag = head.get("Metadata", {}).get(SOURCE_ETAG_METADATA) or head["ETag"].strip('"')
+    return source_etag == version.etag and int(head["ContentLength"]) == version.size
+
+
 def copy_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
     """Copy one version to `destination_key` unless a copy is there already; safe to repeat.
 
@@ -246,19 +264,31 @@ def copy_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
     version, so there is nothing of this version to copy).
     """
     client = hook.get_conn()
-    if object_exists(client, bucket, destination_key):
+    if holds_version(client, bucket, destination_key, version):
         return "already_copied"
-    return "copied" if _copy_if_version(client, bucket, version, destination_key) else "not_there"
+    source = _head(client, bucket, version.key)
+    if source is None or not _is_version(source, version):
+        return "not_there"
+    # The source may itself be a copy (an archived file) whose own ETag is not the version's: the
+    # condition is its own ETag, seen just now with the metadata that names the version.
+    condition = source["ETag"].strip('"')
+    return "copied" if _copy_if_version(client, bucket, version, destination_key, condition) else "not_there"
 
 
-def _copy_if_version(client: Any, bucket: str, version: ObjectVersion, destination_key: str) -> bool:
-    """Copy ``version`` to ``destination_key`` if its key still holds that version (If-Match)."""
+def _copy_if_version(
+    client: Any, bucket: str, version: ObjectVersion, destination_key: str, condition: str | None = None
+) -> bool:
+    """Copy ``version`` to ``destination_key`` if its key still holds that version (If-Match on
+    ``condition``, the version's ETag unless said); the copy names the version's ETag in its
+    metadata (``holds_version``)."""
     try:
         client.copy_object(
             Bucket=bucket,
             Key=destination_key,
             CopySource={"Bucket": bucket, "Key": version.key},
-            CopySourceIfMatch=f'"{version.etag}"',
+            CopySourceIfMatch=f'"{condition or version.etag}"',
+            MetadataDirective="REPLACE",
+            Metadata={SOURCE_ETAG_METADATA: version.etag},
         )
     except client.exceptions.ClientError as error:
         if _code(error) not in NOT_THE_VERSION:
@@ -274,15 +304,20 @@ def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
     is after the copy (both requests carry the claimed ETag as a condition; conditional deletes
     need AWS S3 or a store that honours If-Match on DELETE, as moto does): a newer file uploaded
     under the same key meanwhile stays where it is. Two requests per file. Returns what happened:
-    ``moved``, ``already_moved`` or ``source_replaced``.
+    ``moved``, ``already_moved`` (the destination holds this version), ``source_replaced`` (the key
+    holds a newer version, left alone) or ``another_version_there`` (the source is gone and the
+    destination holds another version of the key: this one was moved and later replaced there).
     """
     client = hook.get_conn()
     if not _copy_if_version(client, bucket, version, destination_key):
         # The source is gone or another version: moved by an earlier try, or replaced.
-        if object_exists(client, bucket, destination_key):
+        held = holds_version(client, bucket, destination_key, version)
+        if held:
             return "already_moved"
         if object_exists(client, bucket, version.key):
             return "source_replaced"
+        if held is False:
+            return "another_version_there"
         raise ObjectChangedError(
             f"s3://{bucket}/{version.key} is gone and was not moved to {destination_key}"
         )

@@ -12,6 +12,7 @@ from salesflow.storage import (
     ObjectChangedError,
     ObjectVersion,
     concurrently,
+    copy_version,
     download_version,
     move_version,
     s3_hook,
@@ -50,6 +51,26 @@ def test_move_is_repeatable_and_leaves_a_newer_version_alone(bucket):
     # The newer version stays where it landed.
     body = hook.get_key(f"{base}/b.csv", bucket).get()["Body"].read()
     assert body == b"newer bytes"
+
+
+def test_a_move_is_already_done_only_when_the_destination_holds_that_version(bucket):
+    """Issue 26, point 6: a version moved, then replaced at the destination by a newer version's
+    move, is not reported as sitting there (nor read back as if it were)."""
+    base = f"sales_data/st-{uuid.uuid4().hex[:8]}"
+    hook = s3_hook()
+    first = put(bucket, f"{base}/a.csv", b"first bytes")
+    assert move_version(hook, bucket, first, f"done/{base}/a.csv") == "moved"
+    second = put(bucket, f"{base}/a.csv", b"second, corrected bytes")
+    assert move_version(hook, bucket, second, f"done/{base}/a.csv") == "moved"
+    assert move_version(hook, bucket, first, f"done/{base}/a.csv") == "another_version_there"
+    assert move_version(hook, bucket, second, f"done/{base}/a.csv") == "already_moved"
+    # A copy names the version it holds, whatever its own ETag: a copy of it aside is kept once.
+    archived = ObjectVersion(f"done/{base}/a.csv", second.etag, second.size)
+    assert copy_version(hook, bucket, archived, f"done/{base}/a.csv.kept") == "copied"
+    assert copy_version(hook, bucket, archived, f"done/{base}/a.csv.kept") == "already_copied"
+    gone = ObjectVersion(f"done/{base}/a.csv", first.etag, first.size)
+    assert copy_version(hook, bucket, gone, f"done/{base}/a.csv.first") == "not_there"
+    assert hook.get_key(f"done/{base}/a.csv.kept", bucket).get()["Body"].read() == b"second, corrected bytes"
 
 
 def test_concurrently_keeps_order_and_raises_the_first_error():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,8 +62,11 @@ def quarantine_one(
     local = local_error_path(settings, entry.object_key, entry.id)
     if downloaded is not None and downloaded.exists():
         write_atomically(local, source=downloaded)
-    elif moved != "source_replaced":  # the run folder is gone: the bytes come from the error prefix
-        write_atomically(local, hook.get_key(error_key, settings.bucket).get()["Body"].read())
+    elif moved in ("moved", "already_moved"):  # the run folder is gone: the bytes are in the error prefix
+        with tempfile.TemporaryDirectory() as scratch:
+            streamed = Path(scratch) / "object"  # streamed to disk, never whole in memory
+            hook.get_conn().download_file(settings.bucket, error_key, str(streamed))
+            write_atomically(local, source=streamed)
     write_atomically(local.with_name(local.name + ".reason.json"), document)
     destination = f"s3://{settings.bucket}/{error_key}"
     return f"quarantined {entry.object_key}: {reason} (S3: {moved} to {destination}; local: {local})"
