@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -130,10 +130,17 @@ class LedgerEntry:
     claimed_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: Sequence[Any]) -> LedgerEntry:
-        values = list(row)
-        values[6] = FileStatus(values[6])
-        return cls(*values)
+    def fetch_all(cls, cursor: Any) -> list[LedgerEntry]:
+        """The entries of a ledger SELECT just executed on ``cursor``, its columns read by name."""
+        names = [column[0] for column in cursor.description]
+        unknown = set(names) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"ledger SELECT returns columns an entry does not have: {sorted(unknown)}")
+        entries = []
+        for row in cursor.fetchall():
+            values = dict(zip(names, row, strict=True))
+            entries.append(cls(**{**values, "status": FileStatus(values["status"])}))
+        return entries
 
     def failed_its_load(self) -> bool:
         """Quarantined by the load (``load_failed:``), not by the checks before it."""
@@ -220,7 +227,7 @@ class FileLedger:
         """
         with self.conn.cursor() as cursor:
             cursor.execute(self._sql("in_flight_elsewhere"), (bucket, run_id))
-            held = [LedgerEntry.from_row(row) for row in cursor.fetchall()]
+            held = LedgerEntry.fetch_all(cursor)
         self.conn.commit()
         states = {owner: run_state(owner) for owner in sorted({e.run_id for e in held})}
         stranded = [e for e in held if states[e.run_id] not in ACTIVE_RUN_STATES]
@@ -257,9 +264,9 @@ class FileLedger:
     def entries_for_run(self, bucket: str, run_id: str) -> list[LedgerEntry]:
         with self.conn.cursor() as cursor:
             cursor.execute(self._sql("select_run"), (run_id, bucket))
-            rows = cursor.fetchall()
+            entries = LedgerEntry.fetch_all(cursor)
         self.conn.commit()
-        return [LedgerEntry.from_row(row) for row in rows]
+        return entries
 
     def with_status(
         self, bucket: str, versions: Sequence[ObjectVersion], statuses: Sequence[FileStatus]
@@ -290,7 +297,7 @@ class FileLedger:
             for start in range(0, len(values), CLAIM_BATCH):
                 batch = values[start : start + CLAIM_BATCH]
                 cursor.execute(self._sql(name, **{placeholder: len(batch)}, **lists), (*leading, *batch))
-                found += [LedgerEntry.from_row(row) for row in cursor.fetchall()]
+                found += LedgerEntry.fetch_all(cursor)
         self.conn.commit()
         return found
 
@@ -391,7 +398,7 @@ class FileLedger:
 
     def _check_moved(self, cursor: Any, status: FileStatus, ids: list[int]) -> None:
         cursor.execute(self._sql("select_ids", id_list=len(ids)), ids)
-        current = {row[0]: LedgerEntry.from_row(row) for row in cursor.fetchall()}
+        current = {entry.id: entry for entry in LedgerEntry.fetch_all(cursor)}
         for entry_id in ids:
             entry = current.get(entry_id)
             if entry is None:
