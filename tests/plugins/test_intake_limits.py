@@ -93,6 +93,24 @@ def test_a_line_over_the_limit_is_named_with_its_length(tmp_path, chunk):
 
 
 @pytest.mark.parametrize("chunk", CHUNKS)
+def test_a_value_over_the_cell_limit_is_named_with_its_size(tmp_path, chunk):
+    """CSV: a line longer than the cell limit is parsed for its fields (quotes and all); JSON
+    Lines: for its strings. A long line of short values passes."""
+    limits = Limits(max_cell_bytes=100)
+    big = '"' + "x" * 150 + ', still ""the same"" value"'  # 174 bytes once unquoted
+    assert verdict(
+        tmp_path, "sales_data/a.csv", csv_bytes(f"1,121,{big},2024-01-02,2,1.00,1,1.00"), limits, chunk
+    ).reason == ("cell_too_large:174>100")
+    many_short = ",".join(["1,121,sugar,2024-01-02,2,50.00,3,150.00"] + [f"v{i}" for i in range(40)])
+    assert verdict(tmp_path, "sales_data/a.csv", csv_bytes(many_short), limits, chunk).reason is None
+    line = json_line(note="é" * 60)  # 120 bytes of UTF-8
+    assert (
+        verdict(tmp_path, "sales_data/a.jsonl", (line + "\n").encode(), limits, chunk).reason
+        == "cell_too_large:120>100"
+    )
+
+
+@pytest.mark.parametrize("chunk", CHUNKS)
 def test_a_gzip_line_is_measured_inflated(tmp_path, chunk):
     long_row = "1,121," + "y" * 5000 + ",2024-01-02,2,50.00,3,150.00"
     data = gzip.compress(csv_bytes(long_row))
