@@ -94,7 +94,7 @@ class JobSpec:
     database: str
     tables: dict[str, str]  # salesflow.config.Tables as a mapping
     # The largest value Spark's readers take (limits.max_cell_bytes): past it a file fails alone.
-    max_cell_chars: int = 1024 * 1024
+    max_cell_chars: int = 16 * 1024 * 1024
 
     def accepted_files(self) -> list[IntakeFile]:
         return [f for f in self.files if f.accepted]

@@ -64,7 +64,7 @@ class Limits:
     max_decompressed_bytes: int = 4 * 1024 * 1024 * 1024
     max_compression_ratio: int = 100
     max_json_depth: int = 64
-    max_cell_bytes: int = 1024 * 1024
+    max_cell_bytes: int = 16 * 1024 * 1024
     max_parquet_row_group_bytes: int = 512 * 1024 * 1024
     max_parquet_footer_bytes: int = 16 * 1024 * 1024
 

@@ -250,7 +250,7 @@ def test_hostile_files_are_judged_in_bounded_memory(tmp_path):
         "sales_data/bomb.csv.gz": (bomb, "compression_ratio_too_high:"),
         "sales_data/long.csv": (long_line, f"line_too_long:{len('1,121,') + 300 * MB + len(',2024-01-02,2,50.00,3,150.00')}>16777216"),
         "sales_data/deep.jsonl": (deep, "json_too_deep:100000>64"),
-        "sales_data/big_cell.parquet": (big_cell, f"cell_too_large:{100 * MB}>1048576"),
+        "sales_data/big_cell.parquet": (big_cell, f"cell_too_large:{100 * MB}>16777216"),
         "sales_data/good.parquet": (good, None),
     }  # fmt: skip
     for key, (path, reason) in expected.items():
