@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+# The demo's S3 on a free port (nothing outside the demo talks to it).
+export SALESFLOW_S3_PORT=${SALESFLOW_S3_PORT:-$(.venv/bin/python -c 'from include.processes import free_port; print(free_port())')}
 source scripts/env.sh
 export SALESFLOW__MYSQL__DATABASE=${DEMO_DATABASE:-salesflow_demo}
 export SALESFLOW__STORAGE__BUCKET=${DEMO_BUCKET:-salesflow-demo}
