@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from salesflow.crypto import decrypt_value, is_encrypted, load_key
-from salesflow.intake import Limits
+from salesflow.limits import Limits
 from salesflow.paths import CONFIG_DIR, PROJECT_ROOT
 
 ENV_VAR = "SALESFLOW_ENV"

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from include.sample_data.generate import HEADER, format_case_files
-from salesflow.intake import ContentInspector, FileVerdict, Limits, file_format, judge
+from salesflow.intake import ContentInspector, FileVerdict, file_format, judge
+from salesflow.limits import Limits
 from salesflow.storage import file_sha256
 
 MANDATORY = list(HEADER)  # the mandatory columns of SPEC, in the generator's order

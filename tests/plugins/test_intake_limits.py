@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from include.sample_data.generate import HEADER
-from salesflow.intake import ContentInspector, FileVerdict, Limits, file_format, judge
+from salesflow.intake import ContentInspector, FileVerdict, file_format, judge
+from salesflow.limits import Limits
 from salesflow.paths import PROJECT_ROOT
 
 MANDATORY = list(HEADER)
