@@ -80,6 +80,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     def __init__(self, *, application: str, **kwargs: Any) -> None:
         kwargs.setdefault("conn_id", SPARK_CONN_ID)
         super().__init__(application=application, **kwargs)
+        self._log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
 
     def execute(self, context: Any) -> None:
         from salesflow.pipeline import read_spec, recording_failures
@@ -95,7 +96,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
             if pending and narrowing:
                 self._narrow(settings, context, spec, pending)
                 return
-            error = self._submit(context, None)
+            error = self._submit(settings, context, None)
             if error is not None:
                 raise self._failure(settings, error)
 
@@ -129,24 +130,21 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         with connect(settings) as conn:
             entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, spec.run_id)
         pending = [e for e in entries if e.id in accepted and e.status == FileStatus.VALIDATED]
-        died = [
-            e for e in pending if JOB_FAILED in (e.last_error or "") and OUTAGE not in (e.last_error or "")
-        ]
-        return [e.id for e in pending], bool(died)
+        errors = [e.last_error or "" for e in pending]
+        return [e.id for e in pending], any(JOB_FAILED in error and OUTAGE not in error for error in errors)
 
-    def _submit(self, context: Any, files: list[int] | None) -> str | None:
+    def _submit(self, settings: Settings, context: Any, files: list[int] | None) -> str | None:
         """One spark-submit of the job (on ``files`` only, when given); None, or why it died."""
         from airflow.exceptions import AirflowException
 
         from salesflow.pipeline import spark_spec_path
 
-        settings = load_settings()
         self.application_args = ["--spec", str(spark_spec_path(settings, context["run_id"]))]
         if files is not None:
             self.application_args += ["--files", ",".join(map(str, files))]
             log.info("transform: the job on %d of the run's files alone: %s", len(files), files)
         self._hook = None  # a hook per submit: it takes the arguments when it is made
-        self._log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        self._log_tail.clear()
         try:
             super().execute(context)
         except AirflowException as error:
@@ -181,7 +179,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         log.warning("transform: an earlier attempt died in the job; narrowing %d files", len(pending))
 
         def run(files: list[int]) -> str | None:
-            error = self._submit(context, files)
+            error = self._submit(settings, context, files)
             if error is not None and isinstance(
                 failure := self._failure(settings, error), ServiceOutageError
             ):
