@@ -3,9 +3,10 @@
 The job sets aside a file whose *load* fails by splitting its batch inside the job (the load's own
 bisection). A failure that kills the job itself (an out-of-memory, a crash of the driver, a parser
 error reading one file) ends that process with every file of the batch, so the narrowing happens
-one level up, in the task (``operators/spark.py``): the next attempt runs the job on parts of the
-batch, each in a process of its own, until the file that fails alone is found. That file is
-quarantined with the error it caused; every other file loads in the same run.
+one level up, in the task (``operators/spark.py``): the next attempt runs the batch whole once
+more (a death that does not repeat leaves the batch as it was), and when it dies again, runs the job
+on parts of the batch, each in a process of its own, until the file that fails alone is found. That
+file is quarantined with the error it caused; every other file loads in the same run.
 
 Here: the pure parts (the order of the parts tried, the error a job's log ends with). A failure
 while a service is lost (MySQL or S3 not answering) blames no file: the task fails and Airflow

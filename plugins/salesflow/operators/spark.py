@@ -175,10 +175,11 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         return SparkJobFailedError(f"{JOB_FAILED} {error} (the next attempt narrows the batch)")
 
     def _narrow(self, settings: Settings, context: Any, spec: JobSpec, pending: list[int]) -> None:
-        """Parts of the batch in jobs of their own until each file that fails alone is found."""
-        log.warning("transform: an earlier attempt died in the job; narrowing %d files", len(pending))
+        """The batch whole once more (a death that does not repeat, such as a killed driver, costs
+        nothing else and the batch stays one); if it dies again, parts of it in jobs of their own
+        until each file that fails alone is found."""
 
-        def run(files: list[int]) -> str | None:
+        def run(files: list[int] | None) -> str | None:
             error = self._submit(settings, context, files)
             if error is not None and isinstance(
                 failure := self._failure(settings, error), ServiceOutageError
@@ -186,6 +187,12 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
                 raise failure
             return error
 
+        log.warning(
+            "transform: an earlier attempt died in the job; its %d files whole once more", len(pending)
+        )
+        if (error := run(None)) is None:
+            return
+        log.warning("transform: the job died again (%s); narrowing the batch", error)
         culprits = narrow(pending, run)
         if culprits:
             set_aside(settings, spec, culprits)
