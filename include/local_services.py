@@ -113,7 +113,10 @@ class LocalServer(ABC):
 
     def up(self) -> bool:
         """Starts the server unless it runs already; True if this call started it."""
-        if self.running_pid() is not None and self.portfile.exists() and self.answers(self.port):
+        if self.running_pid() is not None and self.portfile.exists():
+            # Ours and running (maybe still starting, for another caller): wait until it answers.
+            what = f"{self.name} on {HOST}:{self.port} (pid {self.running_pid()})"
+            wait_until_answers(lambda: self.answers(self.port), None, what, self.log, START_SECONDS)
             return False
         self.pidfile.unlink(missing_ok=True)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -121,7 +124,11 @@ class LocalServer(ABC):
             self.passwordfile.touch(mode=0o600)
             self.passwordfile.write_text(secrets.token_urlsafe(18) + "\n")
         if not self.data.exists():
-            self.initialise()
+            try:
+                self.initialise()
+            except BaseException:
+                shutil.rmtree(self.data, ignore_errors=True)  # the next call starts it afresh
+                raise
         port = self.port if self.portfile.exists() and port_is_free(self.port) else free_port()
         self.portfile.write_text(f"{port}\n")
         self._start(port)

@@ -108,16 +108,16 @@ def last_lines(path: Path | None, count: int = 8) -> str:
 
 def wait_until_answers(
     answers: Callable[[], bool],
-    process: subprocess.Popen,
+    process: subprocess.Popen | None,
     what: str,
     log: Path | None,
     timeout: float,
 ) -> None:
     """Polls `answers` until it is true; raises ServerStartError (with the log's last lines) when the
-    process exits first or `timeout` seconds pass."""
+    process (when this one started it) exits first or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while not answers():
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             problem = f"exited with code {process.returncode}"
         elif time.monotonic() > deadline:
             problem = f"is not answering after {timeout:.0f} s"
