@@ -1,8 +1,9 @@
 # salesflow: the targets a newcomer looks for. Each installs what is missing first.
-.PHONY: help demo test test-heavy airflow airflow-stop bench bench-history lint format data clean
+.PHONY: help demo sql test test-heavy airflow airflow-stop bench bench-history lint format data clean
 
 help:
 	@echo "make demo    run the pipeline end to end on generated data (local S3, MySQL, Spark)"
+	@echo "make sql     a mariadb client on the demo's database (its server started for the session)"
 	@echo "make test    lint and run the test suite against the real services"
 	@echo "make test-heavy  the long suites: real Airflow scheduler, Spark cluster, fault injection"
 	@echo "make airflow       a real Airflow (UI, scheduler, triggerer) with the DAGs; make airflow-stop"
@@ -14,6 +15,9 @@ help:
 
 demo:
 	scripts/demo.sh
+
+sql:
+	scripts/sql.sh
 
 test:
 	scripts/test.sh
