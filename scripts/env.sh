@@ -35,8 +35,9 @@ salesflow_connections() {
 }
 salesflow_connections
 
-# salesflow_up DIR NAME...: the project's own servers (mysql: MariaDB, postgres: Airflow's metadata
-# DB) from DIR, started unless running or configured elsewhere (SALESFLOW_MYSQL_HOST,
+# salesflow_up DIR NAME...: the project's own servers (mysql: mariadbd from Debian's mariadb-server,
+# its data made by mariadb-install-db; postgres: Airflow's metadata DB, made by initdb) from DIR,
+# started by include/local_services.py unless running or configured elsewhere (SALESFLOW_MYSQL_HOST,
 # SALESFLOW_AIRFLOW_DB); exports where they are. salesflow_down DIR stops them by PID.
 salesflow_up() {
   local dir=$1 exports
