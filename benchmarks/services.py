@@ -228,7 +228,6 @@ def _overrides(tag: str, scratch: Path) -> dict[str, str]:
     return {
         "SALESFLOW__MYSQL__DATABASE": f"sf_bench_{name}".replace("-", "_"),
         "SALESFLOW__STORAGE__BUCKET": f"sf-bench-{name}".replace("_", "-"),
-        "SALESFLOW__LOCAL__WORK_ROOT": str(scratch / "work"),
         "SALESFLOW__LOCAL__ERROR_DIR": str(scratch / "error"),
     }
 

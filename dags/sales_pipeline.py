@@ -2,8 +2,9 @@
 ### sales_pipeline
 
 Sales files landing in S3 are claimed in the file ledger and downloaded; the file checks (format,
-encoding, header) run in the same pass. Files that fail them are quarantined (S3 error prefix and
-local error folder, with a reason file) before any Spark job starts. One Spark job then applies the
+encoding, header) run in the same pass, and each accepted file is staged under the run's S3 prefix.
+Files that fail them are quarantined (S3 error prefix and local error folder, with a reason file)
+before any Spark job starts. One Spark job then applies the
 row rules (rejected rows keep a reason code and their line), enriches the rows with the dimension
 tables and loads the facts, the two marts and the analytics into MySQL in one transaction per
 batch, maintained from per-file summaries (never by reading a month's facts back). A file whose
@@ -14,7 +15,9 @@ unsettled fails, and the next run claims that file again.
 
 Settings come from `include/config/base.yaml` and `<SALESFLOW_ENV>.yaml`; credentials from the
 Airflow connections `salesflow_s3`, `salesflow_mysql` and `salesflow_spark`. Every task is keyed by
-the run id and the files the run claimed, so retries and re-runs end in the same state.
+the run id and the files the run claimed, so retries and re-runs end in the same state. Tasks share
+no disk: they hand off through S3 (the run's prefix), MySQL and XCom, so any task may run on any
+worker, on every try.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ def sales_pipeline() -> None:
 
     @task
     def download_files() -> str:
-        """Download this run's files into its own folder with the file checks; write the job spec."""
+        """Check this run's files (one read each), stage the accepted ones; write the job spec."""
         from salesflow.pipeline import download_claimed_files, recording_failures
 
         context = get_current_context()
@@ -151,26 +154,22 @@ def sales_pipeline() -> None:
             raise AirflowFailException(str(error)) from None
 
     @task(trigger_rule=TriggerRule.NONE_FAILED)
-    def remove_run_folder() -> None:
-        """The run ended well: its local working folder goes."""
-        import shutil
+    def remove_run_files() -> int:
+        """The run ended well: its files under the runs prefix go (staged copies, job outputs)."""
+        from salesflow.run_files import remove_run_files as remove
 
-        from salesflow.pipeline import run_folder
-
-        shutil.rmtree(run_folder(load_settings(), get_current_context()["run_id"]), ignore_errors=True)
+        return remove(load_settings(), get_current_context()["run_id"])
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
-    def keep_run_folder() -> str:
-        """A task failed: the run's folder stays for inspection (and for the retry); say where."""
+    def keep_run_files() -> str:
+        """A task failed: the run's files stay for inspection (and for the retry); say where."""
         import logging
 
-        from salesflow.pipeline import run_folder
+        from salesflow.run_files import run_uri
 
-        folder = str(run_folder(load_settings(), get_current_context()["run_id"]))
-        logging.getLogger(__name__).warning(
-            "a task of this run failed; its working folder is kept: %s", folder
-        )
-        return folder
+        where = run_uri(load_settings(), get_current_context()["run_id"])
+        logging.getLogger(__name__).warning("a task of this run failed; its files are kept: %s", where)
+        return where
 
     loaded = (
         wait_for_files
@@ -183,7 +182,7 @@ def sales_pipeline() -> None:
         >> archive_files()
         >> run_report()
     )
-    loaded >> [remove_run_folder(), keep_run_folder()]
+    loaded >> [remove_run_files(), keep_run_files()]
 
 
 def airflow_run_state(context: dict):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what salesflow needs on a fresh Debian machine, and nothing on a second call:
-# Java 17, the MariaDB JDBC driver, the headers mysqlclient builds against, and .venv from the
-# pinned requirements (uv is used because pip builds pyspark from source: ~4 min against ~45 s).
+# Java 17, the MariaDB JDBC driver, the headers mysqlclient builds against, .venv from the pinned
+# requirements, the S3A jars for Spark (scripts/spark_jars.sh, Maven) (uv is used because pip builds pyspark from source: ~4 min against ~45 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,7 @@ PYTHON=$("$PYTHON" -c 'import sys; print(getattr(sys, "_base_executable", sys.ex
 stamp=.venv/.requirements.sha256
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ -x .venv/bin/python ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+  scripts/spark_jars.sh
   exec scripts/spark_cds.sh
 fi
 echo "bootstrap: creating .venv from requirements.txt"
@@ -35,4 +36,5 @@ fi
 $UV pip install -q --python .venv/bin/python -r requirements.txt
 rm -f .venv/spark-cds.jsa  # built for the Spark the venv held before
 echo "$want" > "$stamp"
+scripts/spark_jars.sh
 exec scripts/spark_cds.sh

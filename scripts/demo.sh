@@ -12,7 +12,6 @@ export SALESFLOW_S3_PORT=${SALESFLOW_S3_PORT:-$(.venv/bin/python -c 'from includ
 source scripts/env.sh
 export SALESFLOW__MYSQL__DATABASE=${DEMO_DATABASE:-salesflow_demo}
 export SALESFLOW__STORAGE__BUCKET=${DEMO_BUCKET:-salesflow-demo}
-export SALESFLOW__LOCAL__WORK_ROOT="$SALESFLOW_ROOT/var/demo/work"
 export SALESFLOW__LOCAL__ERROR_DIR="$SALESFLOW_ROOT/var/demo/error"
 rows=${ROWS:-300000}
 files=${FILES:-4}

@@ -12,9 +12,10 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from salesflow.contracts import JdbcTarget, JobSpec, read
+from salesflow.contracts import JdbcTarget, JobSpec, loads
 from salesflow.isolation import OUTAGE
 from salesflow.sql import identifier
+from spark_jobs import object_store
 from spark_jobs.mysql_load import JDBC_PASSWORD_ENV, failure_kind
 
 
@@ -45,13 +46,13 @@ def run_job(app_name: str, description: str, run: Callable[[SparkSession, JobSpe
     """main() of a salesflow job: parse --spec (and --files), log to stdout (the task log), run, stop
     the session."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--spec", required=True, help="JSON job spec written by the DAG")
+    parser.add_argument("--spec", required=True, help="the run's job spec (s3a://...), written by the DAG")
     parser.add_argument(
         "--files", help="only these ledger ids of the spec, comma-separated (a part of a batch that failed)"
     )
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spec = read(args.spec, JobSpec)
+    spec = loads(object_store.read_bytes(args.spec), JobSpec)
     if args.files:
         only = {int(file_id) for file_id in args.files.split(",")}
         spec = dataclasses.replace(spec, files=[f for f in spec.files if f.file_id in only])

@@ -1,8 +1,10 @@
 """The load into MySQL from the Spark driver: one PyMySQL connection, one transaction per batch.
 
-``LOAD DATA LOCAL INFILE`` of the CSV files Spark wrote is the fastest way in that keeps every
-table of a batch in one transaction (README "How the load was chosen"). Any warning it gives (a
-value cut or converted) fails the batch: nothing is stored that is not exactly what was checked.
+``LOAD DATA LOCAL INFILE`` of the CSV parts Spark wrote to S3, each streamed from S3 into the
+statement through a pipe (``object_store.streamed``): the fastest way in that keeps every table of a
+batch in one transaction, with no file shared between the executors and the driver
+(docs/performance.md "How the load was chosen"). Any warning it gives (a value cut or converted)
+fails the batch: nothing is stored that is not exactly what was checked.
 
 ``failure_kind`` tells a failure caused by the data (a file's content: isolate the file) from one
 of the infrastructure (a lost connection: the task fails and Airflow retries it).
@@ -11,10 +13,10 @@ of the infrastructure (a lost connection: the task fails and Airflow retries it)
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from salesflow.contracts import JdbcTarget
+from spark_jobs.object_store import streamed
 
 JDBC_PASSWORD_ENV = "SALESFLOW_JDBC_PASSWORD"
 
@@ -50,15 +52,18 @@ def connect(jdbc: JdbcTarget, database: str) -> Any:
     )
 
 
-def load_csv(cursor: Any, statement: str, parts: list[Path]) -> int:
-    """LOAD DATA each part; any warning (a truncated or converted value) fails the load."""
+def load_csv(cursor: Any, statement: str, parts: list[str]) -> int:
+    """LOAD DATA each part (an S3 URI), streamed; any warning (a truncated or converted value)
+    fails the load."""
     loaded = 0
     for part in parts:
-        loaded += cursor.execute(statement, (str(part),))
+        with streamed(part) as path:
+            loaded += cursor.execute(statement, (path,))
         cursor.execute("SHOW WARNINGS LIMIT 5")
         warnings = cursor.fetchall()
         if warnings:
-            raise LoadWarningsError(f"LOAD DATA of {part.name} gave warnings, nothing loaded: {warnings}")
+            name = part.rsplit("/", 1)[-1]
+            raise LoadWarningsError(f"LOAD DATA of {name} gave warnings, nothing loaded: {warnings}")
     return loaded
 
 

@@ -1,10 +1,11 @@
 """The run's one Spark job: row rules, enrichment, marts and analytics, loaded in one transaction.
 
 Input: the run's spec (``salesflow.contracts.JobSpec``, written by ``download_files``) naming the
-files the file checks accepted. Steps:
+files the file checks accepted, each staged under the run's S3 prefix. Steps:
 
 1. extract: the accepted files of the run still VALIDATED in the ledger, read once (one read per
-   header) into a local Parquet copy with every row typed, enriched and judged (``check_rows``);
+   header) into a Parquet copy under the run's prefix with every row typed, enriched and judged
+   (``check_rows``);
 2. per batch of files, under a MySQL named lock (one writer of the marts at a time):
    - plan: the months the batch touches (its own, those of an earlier version it supersedes, any
      month to recompute), and the months of the marts and analytics that change with them;
@@ -17,22 +18,22 @@ files the file checks accepted. Steps:
    is quarantined (``load_failed:``), the others load in the same run. A file that failed in an
    earlier run loads in a batch of its own.
 
-Outputs in the run folder for the DAG: Parquet of the batch's facts (per file version) and of the
-months rewritten, the rejected rows (CSV per file), and ``result.json`` (``TransformResult``).
+Outputs under the run's S3 prefix, each batch in folders of its own (``batch-<first id>-<files>``),
+written by Spark through S3A and committed by the magic committer: the load CSVs (streamed into
+MySQL), Parquet of the batch's facts and of the months rewritten, the rejected rows (CSV per file),
+and ``result.json`` (``TransformResult``) for the DAG's later tasks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -45,14 +46,14 @@ from salesflow.contracts import (
     IntakeFile,
     JobSpec,
     TransformResult,
-    read,
-    write,
+    dumps,
+    loads,
 )
 from salesflow.faults import fault_point
 from salesflow.ledger import LOAD_FAILED, FileLedger, FileStatus, StatusMove
 from salesflow.months import add_months, month_range, shifted
 from salesflow.sql import named_lock, render
-from spark_jobs import marts, mysql_load
+from spark_jobs import marts, mysql_load, object_store
 from spark_jobs.analytics import RFM_WINDOW_MONTHS, customer_segments, sales_comparison
 from spark_jobs.common import read_jdbc_table, run_job
 from spark_jobs.marts import SUMMARY_KEYS
@@ -171,7 +172,7 @@ class TransformJob:
         self.spec = spec
         self.conn = conn
         self.tables = Tables(**spec.tables)
-        self.out = Path(spec.transform_dir)
+        self.out = spec.run_uri.rstrip("/")
         self.ledger = FileLedger(conn, self.tables)
         self.files: dict[int, IntakeFile] = {f.file_id: f for f in spec.accepted_files()}
         self.stats: dict[int, FileStats] = {}
@@ -229,7 +230,7 @@ class TransformJob:
         for file_id in file_ids:
             intake = self.files[file_id]
             group = (READERS[intake.file_format], tuple(intake.columns), tuple(intake.column_types))
-            groups.setdefault(group, []).append(intake.local_path)
+            groups.setdefault(group, []).append(intake.staged_uri)
         mandatory = list(self.spec.mandatory_columns)
         frames = [
             read_group(self.spark, reader, paths, list(columns), mandatory, self.spec.max_cell_chars)
@@ -245,10 +246,10 @@ class TransformJob:
             self.dimensions(),
             as_of_by_file={f: date.fromisoformat(self.files[f].as_of_date) for f in file_ids},
         )
-        path = self.out / "checked"
-        checked.write.mode("overwrite").parquet(str(path))
+        path = f"{self.out}/checked"
+        checked.write.mode("overwrite").parquet(path)
         self.stats = {file_id: FileStats() for file_id in file_ids}  # a file of a header alone has no row
-        stored = self.spark.read.parquet(str(path))
+        stored = self.spark.read.parquet(path)
         first_rows = self._count_rows(stored)
         log.info("transform: %d files read in %d format and header groups", len(file_ids), len(groups))
         return number_lines(stored, first_rows)
@@ -427,77 +428,77 @@ class TransformJob:
             frame.unpersist()
         self._batch_cache.clear()
 
-    # ---------------------------------------------------------------------------- local outputs
+    # ---------------------------------------------------------------------------------- outputs
     def write_outputs(
         self, plan: BatchPlan, outputs: BatchOutputs, checked: DataFrame | None
-    ) -> dict[str, list[Path]]:
-        """The load CSVs (each in its table's key order), the Parquet and the reject files.
+    ) -> dict[str, list[str]]:
+        """The load CSVs (each in its table's key order), the Parquet and the reject files, in the
+        batch's own folders under the run's prefix (a batch that fails never mixes into another's).
 
         The writes are independent Spark jobs, most of them small: they run from a few threads at
         once, so one job's scheduling and code generation overlap another's work.
         """
-        load, parquet = self.out / "load", self.out / "parquet"
+        batch = batch_folder(plan.file_ids)
+        load, parquet = f"{self.out}/load/{batch}", f"{self.out}/parquet"
         monthly = {
             "customer_mart": (outputs.customer_mart, "customers_data_mart", plan.touched),
             "sales_team_mart": (outputs.sales_team_mart, "sales_team_data_mart", plan.touched),
             "sales_comparison": (outputs.sales_comparison, "sales_comparison_mart", plan.comparison_cleared),
             "customer_segments": (outputs.customer_segments, "customer_segments", plan.snapshot_cleared),
         }
-        writes: dict[str, Callable[[], list[Path]]] = {
+        writes: dict[str, Callable[[], list[str]]] = {
             "sales": lambda: self._write_facts(plan, outputs.facts, load, parquet),
             **{
                 table: (
-                    lambda frame=frame, table=table: write_load_csv(frame, load / table, SUMMARY_KEYS[table])
+                    lambda frame=frame, table=table: write_load_csv(
+                        frame, f"{load}/{table}", SUMMARY_KEYS[table]
+                    )
                 )
                 for table, frame in outputs.summaries.items()
             },
             **{
                 table: (
-                    lambda name=name, frame=frame, table=table, cleared=cleared: self._write_monthly(
-                        name, frame, table, cleared, load, parquet
+                    lambda name=name, frame=frame, table=table: self._write_monthly(
+                        name, frame, f"{load}/{table}", f"{parquet}/{name}/{batch}"
                     )
                 )
-                for name, (frame, table, cleared) in monthly.items()
+                for name, (frame, table, _cleared) in monthly.items()
             },
         }
         if checked is not None and plan.file_ids:
             rejected = checked.where(self._of_batch(plan))
             writes["rejects"] = lambda: write_rejects(
-                rejected, list(self.spec.mandatory_columns), self.out / "rejected"
+                rejected, list(self.spec.mandatory_columns), f"{self.out}/rejected/{batch}"
             )
         with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="salesflow-write") as pool:
             futures = {name: pool.submit(write) for name, write in writes.items()}
             return {name: future.result() for name, future in futures.items() if name != "rejects"}
 
-    def _write_facts(self, plan: BatchPlan, facts: DataFrame, load: Path, parquet: Path) -> list[Path]:
+    def _write_facts(self, plan: BatchPlan, facts: DataFrame, load: str, parquet: str) -> list[str]:
         """The facts' load CSV, and their Parquet in the batch's own folder (by month and store).
 
         ``publish_outputs`` splits the Parquet per file version: Spark writing one partition per
         file version would cost seconds per thousand files. The folder is the batch's alone, so a
         batch that failed never leaves rows in another's (and the result names it per file).
         """
-        parts = write_load_csv(facts, load / "sales", FACT_KEY, whole_files=True)
+        parts = write_load_csv(facts, f"{load}/sales", FACT_KEY, whole_files=True)
         if plan.file_ids:
-            folder = parquet / "sales" / facts_folder(plan.file_ids)
-            shutil.rmtree(folder, ignore_errors=True)
+            folder = f"{parquet}/sales/{batch_folder(plan.file_ids)}"
             write_parquet(facts, folder, FACT_PARTITIONS, FACT_KEY, shuffle=False)
         return parts
 
-    def _write_monthly(
-        self, name: str, frame: DataFrame, table: str, cleared: list[str], load: Path, parquet: Path
-    ) -> list[Path]:
-        """One mart or analytics output: its load CSV, and its months' Parquet replaced."""
+    def _write_monthly(self, name: str, frame: DataFrame, load: str, folder: str) -> list[str]:
+        """One mart or analytics output: its load CSV, and its months' Parquet in the batch's folder
+        (a month cleared with no rows has no folder there: ``publish_outputs`` empties it)."""
         month_column = MONTHLY_DATASETS[name].month_column
-        parts = write_load_csv(frame, load / table, MONTHLY_KEYS[name])
-        for month in cleared:  # a month rewritten with no rows must not keep old files
-            shutil.rmtree(parquet / name / f"{month_column}={month}", ignore_errors=True)
+        parts = write_load_csv(frame, load, MONTHLY_KEYS[name])
         order = [c for c in MONTHLY_KEYS[name] if c != month_column]
-        write_parquet(frame, parquet / name, [month_column], order)
+        write_parquet(frame, folder, [month_column], order)
         return parts
 
     # ------------------------------------------------------------------------------------ loading
     def commit(
-        self, plan: BatchPlan, parts: dict[str, list[Path]], result: TransformResult
+        self, plan: BatchPlan, parts: dict[str, list[str]], result: TransformResult
     ) -> TransformResult:
         """One transaction: facts, summaries, marts, analytics, rejects and the ledger; then commit."""
         batch_result = self._batch_result(plan)
@@ -526,13 +527,13 @@ class TransformJob:
         merged = result.merged(TransformResult(run_id=self.spec.run_id, rows_written=rows, **batch_result))
         # Written before the commit: a job that dies right after it is retried into publishing the
         # same outputs (the retry finds the files LOADED and keeps this result).
-        write(self.out / "result.json", merged)
+        self.write_result(merged)
         self.conn.commit()
         fault_point("transform_and_load.after_commit")
         self._log_batch(plan, rows)
         return merged
 
-    def _load_facts_and_summaries(self, cursor: Any, plan: BatchPlan, parts: dict[str, list[Path]]) -> int:
+    def _load_facts_and_summaries(self, cursor: Any, plan: BatchPlan, parts: dict[str, list[str]]) -> int:
         replaced = plan.replaced
         tables = ["sales", "customer_month_summary", "sales_team_month_summary", "product_month_summary"]
         for attribute in tables:
@@ -545,7 +546,7 @@ class TransformJob:
             mysql_load.load_csv(cursor, render(f"load/load_{attribute}.sql", self.tables), parts[attribute])
         return loaded
 
-    def _load_monthly(self, cursor: Any, plan: BatchPlan, parts: dict[str, list[Path]]) -> dict[str, int]:
+    def _load_monthly(self, cursor: Any, plan: BatchPlan, parts: dict[str, list[str]]) -> dict[str, int]:
         """The marts of the touched months and the analytics of the months they reach, replaced."""
         first_last = (
             (plan.data_months[0], plan.data_months[-1]) if plan.data_months else ("9999-12", "0000-01")
@@ -625,7 +626,7 @@ class TransformJob:
                 max_sales_date=self.stats[f].max_sales_date.isoformat()
                 if self.stats[f].max_sales_date
                 else None,
-                facts_folder=facts_folder(plan.file_ids),
+                facts_folder=batch_folder(plan.file_ids),
             )
             for f in plan.file_ids
         }
@@ -635,10 +636,12 @@ class TransformJob:
             "sales_comparison": plan.comparison_cleared,
             "customer_segments": plan.snapshot_cleared,
         }
+        batch = batch_folder(plan.file_ids)
         return {
             "files": files,
             "months_written": months,
             "superseded": {str(k): v for k, v in plan.superseded_months.items()},
+            "month_batches": {name: dict.fromkeys(cleared, batch) for name, cleared in months.items()},
         }
 
     def _log_batch(self, plan: BatchPlan, rows: dict[str, int]) -> None:
@@ -737,18 +740,27 @@ class TransformJob:
         )
         outcome = FileOutcome(object_key=key, status=status.value, rows_read=stats.rows_read, reason=reason)
         merged = result.merged(TransformResult(run_id=self.spec.run_id, files={str(file_id): outcome}))
-        write(self.out / "result.json", merged)
+        self.write_result(merged)
         return merged
 
+    def write_result(self, result: TransformResult) -> None:
+        object_store.write_bytes(f"{self.out}/{RESULT_NAME}", dumps(result))
+
+    def earlier_result(self) -> TransformResult:
+        """The result an earlier try of the job left (its batches stay loaded), or an empty one."""
+        uri = f"{self.out}/{RESULT_NAME}"
+        if not object_store.exists(uri):
+            return TransformResult(run_id=self.spec.run_id)
+        return loads(object_store.read_bytes(uri), TransformResult)
+
     def run(self) -> TransformResult:
-        path = self.out / "result.json"
-        result = read(path, TransformResult) if path.exists() else TransformResult(run_id=self.spec.run_id)
+        result = self.earlier_result()
         pending = self.pending()
         if not pending and not self.spec.recompute_months:
             log.info("transform: no file of this run waits for its load; nothing to do")
             # Run again after the load committed: what that load did stands (publish and the
             # report read it).
-            write(path, result)
+            self.write_result(result)
             return result
         checked = None
         if pending:
@@ -758,12 +770,16 @@ class TransformJob:
 
 
 # ------------------------------------------------------------------------------------------ I/O
-def facts_folder(file_ids: list[int]) -> str:
-    """The name of a batch's facts folder: its first file and its size (unique within a run)."""
-    return f"batch-{min(file_ids):010d}-{len(file_ids)}"
+RESULT_NAME = "result.json"
 
 
-def write_load_csv(df: DataFrame, path: Path, key: list[str], *, whole_files: bool = False) -> list[Path]:
+def batch_folder(file_ids: list[int]) -> str:
+    """The name of a batch's output folders: its first file and its size (unique within a run; a
+    batch of months to recompute alone is ``batch-recompute``)."""
+    return f"batch-{min(file_ids):010d}-{len(file_ids)}" if file_ids else "batch-recompute"
+
+
+def write_load_csv(df: DataFrame, path: str, key: list[str], *, whole_files: bool = False) -> list[str]:
     """CSV for LOAD DATA: RFC 4180 quoting with doubled quotes, NULL as an empty field.
 
     The rows are sorted by ``key`` (the table's primary key), so a load inserts them in key order:
@@ -776,28 +792,28 @@ def write_load_csv(df: DataFrame, path: Path, key: list[str], *, whole_files: bo
     ordered = df.sortWithinPartitions(*key) if whole_files else df.coalesce(1).sortWithinPartitions(*key)
     ordered.write.mode("overwrite").options(
         header=False, quote='"', escape='"', nullValue="", emptyValue='""', dateFormat="yyyy-MM-dd"
-    ).csv(str(path))
-    return sorted(path.glob("part-*.csv"))
+    ).csv(path)
+    return object_store.part_uris(path, ".csv")
 
 
 def write_parquet(
-    df: DataFrame, path: Path, partition_by: list[str], sort_by: list[str], *, shuffle: bool = True
+    df: DataFrame, path: str, partition_by: list[str], sort_by: list[str], *, shuffle: bool = True
 ) -> None:
     """Rows in a fixed order (the same run, the same rows), one file per partition.
 
     ``shuffle=False`` (the facts, partitioned by file version among others, each file's rows read
     by one task) skips gathering each partition's rows first: a file split between tasks gives
-    its partition one file per task. Only the partitions in ``df`` are replaced (dynamic partition
-    overwrite). The sort starts with the partition columns: the writer needs rows grouped by them
-    and would otherwise add its own sort on them alone, dropping the order by ``sort_by``.
+    its partition one file per task. ``path`` (a batch's own folder) is replaced whole. The sort
+    starts with the partition columns: the writer needs rows grouped by them and would otherwise
+    add its own sort on them alone, dropping the order by ``sort_by``.
     """
     grouped = df.repartition(*partition_by) if shuffle else df
     grouped.sortWithinPartitions(*partition_by, *sort_by).write.mode("overwrite").partitionBy(
         *partition_by
-    ).parquet(str(path))
+    ).parquet(path)
 
 
-def write_rejects(checked: DataFrame, mandatory: list[str], path: Path) -> None:
+def write_rejects(checked: DataFrame, mandatory: list[str], path: str) -> None:
     """The rejected rows, one CSV folder per file, with the reason, the line and the original text.
 
     RFC 4180 (quotes doubled), so any CSV reader reads the reject files back.
@@ -812,14 +828,11 @@ def write_rejects(checked: DataFrame, mandatory: list[str], path: Path) -> None:
     )
     rejected.repartition("file_id").sortWithinPartitions("file_id", "line_number").write.mode(
         "overwrite"
-    ).partitionBy("file_id").options(header=True, quote='"', escape='"').csv(str(path))
+    ).partitionBy("file_id").options(header=True, quote='"', escape='"').csv(path)
 
 
 def run(spark: SparkSession, spec: JobSpec) -> TransformResult:
     """Load the run's accepted files (and rebuild the months to recompute), under the marts' lock."""
-    # Local outputs are written batch by batch: each write replaces only its own partitions.
-    spark.conf.set("spark.sql.sources.partitionOverwriteMode", "dynamic")
-    Path(spec.transform_dir).mkdir(parents=True, exist_ok=True)
     conn = mysql_load.connect(spec.jdbc, spec.database)
     try:
         with named_lock(conn, f"salesflow.marts.{spec.database}", LOCK_TIMEOUT_SECONDS):
@@ -839,3 +852,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -46,7 +46,6 @@ os.environ.update(
         "SALESFLOW_ENV": "dev",
         "SALESFLOW__STORAGE__BUCKET": f"sf-test-{SESSION_TAG}",
         "SALESFLOW__MYSQL__DATABASE": f"sf_test_{SESSION_TAG}",
-        "SALESFLOW__LOCAL__WORK_ROOT": str(_TMP / "work"),
         "SALESFLOW__LOCAL__ERROR_DIR": str(_TMP / "error"),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": sys.executable,
@@ -89,6 +88,10 @@ def s3_endpoint() -> Iterator[str]:
                 "extra": {"endpoint_url": server.endpoint, "region_name": "us-east-1"},
             }
         )
+        # A Spark job run in this process finds S3 as spark-submit would give it to the job.
+        from salesflow.spark_setup import S3Access
+
+        os.environ.update(S3Access.from_connection().environment())
         yield server.endpoint
 
 
@@ -130,21 +133,28 @@ def bucket(s3_endpoint, settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """One small local Spark session for the suite, with the JDBC driver on its class path."""
+def spark(s3_endpoint):
+    """One small local Spark session for the suite, with the JDBC driver and S3A (the session's S3,
+    the committer of the settings) as the operator gives them to a job."""
     from pyspark.sql import SparkSession
 
     from salesflow.config import load_settings
+    from salesflow.spark_setup import S3Access, spark_jars
 
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("salesflow-tests")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.jars", load_settings().jdbc_jar)
-        .getOrCreate()
-    )
+    settings = load_settings()
+    builder = SparkSession.builder.master("local[1]").appName("salesflow-tests")
+    conf = {
+        **settings.spark_conf,
+        **S3Access.from_connection().spark_conf(),
+        "spark.sql.shuffle.partitions": "1",
+        "spark.ui.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.jars": ",".join(spark_jars(settings)),
+    }
+    conf.pop("spark.driver.memory", None)
+    for name, value in conf.items():
+        builder = builder.config(name, value)
+    session = builder.getOrCreate()
     yield session
     session.stop()
     # py4j logs from __del__ at interpreter exit, after pytest closed its streams.
@@ -175,7 +185,6 @@ def environment(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
         tag = f"{name}_{uuid.uuid4().hex[:6]}"
         monkeypatch.setenv("SALESFLOW__STORAGE__BUCKET", f"sf-e2e-{tag}".replace("_", "-"))
         monkeypatch.setenv("SALESFLOW__MYSQL__DATABASE", f"sf_e2e_{tag}")
-        monkeypatch.setenv("SALESFLOW__LOCAL__WORK_ROOT", str(tmp_path / tag / "work"))
         monkeypatch.setenv("SALESFLOW__LOCAL__ERROR_DIR", str(tmp_path / tag / "error"))
         settings = load_settings()
         s3_hook().create_bucket(bucket_name=settings.bucket)

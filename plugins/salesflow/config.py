@@ -46,6 +46,7 @@ class Prefixes:
     comparison_mart: str
     customer_segments: str
     reports: str
+    runs: str
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,6 @@ class Settings:
     environment: str
     bucket: str
     prefixes: Prefixes
-    work_root: Path
     error_dir: Path
     database: str
     tables: Tables
@@ -169,7 +169,6 @@ def load_settings(environment: str | None = None, environ: dict[str, str] | None
             environment=environment,
             bucket=str(storage["bucket"]),
             prefixes=Prefixes(**{k: _prefix(v) for k, v in storage["prefixes"].items()}),
-            work_root=_local_path(local["work_root"]),
             error_dir=_local_path(local["error_dir"]),
             database=str(mysql["database"]),
             tables=Tables(**mysql["tables"]),

@@ -2,19 +2,16 @@
 
 The Airflow tasks write the spec (``download_files``) and read the result (``publish_outputs``,
 ``run_report``); the Spark job reads the spec and writes the result. Both sides import these
-classes, so a field is named, typed and documented once. Each has one writer (``write``) and one
-reader (``read``); both files live in the run's folder and are written whole
-(``paths.write_atomically``), so a retry reads the earlier file or none, never half of one.
+classes, so a field is named, typed and documented once. Each has one writer (``dumps``) and one
+reader (``loads``); both are JSON objects under the run's S3 prefix (``salesflow.run_files``), and
+an S3 PUT is whole, so a retry reads the earlier object or none, never half of one.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any, TypeVar
-
-from salesflow.paths import write_atomically
 
 T = TypeVar("T")
 
@@ -25,7 +22,7 @@ class MonthlyDataset:
     prefix: str  # the attribute of ``Settings.prefixes`` it is published under
 
 
-# The monthly datasets the job writes (MySQL tables and local Parquet) and the DAG publishes.
+# The monthly datasets the job writes (MySQL tables and Parquet) and the DAG publishes.
 MONTHLY_DATASETS = {
     "customer_mart": MonthlyDataset("sales_date_month", "customer_mart"),
     "sales_team_mart": MonthlyDataset("sales_month", "sales_team_mart"),
@@ -40,7 +37,9 @@ class IntakeFile:
 
     file_id: int  # the ledger id of the file version
     object_key: str
-    local_path: str
+    # The run's own copy of the version claimed (s3a://), made server-side and checked to hold the
+    # bytes the file checks read (their SHA-256); empty for a file that is quarantined.
+    staged_uri: str
     size_bytes: int
     sha256: str | None
     # The latest sales date its rows may carry: the run's day, or the day the file landed if later.
@@ -88,7 +87,8 @@ class JobSpec:
     as_of_date: str
     mandatory_columns: list[str]
     files: list[IntakeFile]
-    transform_dir: str
+    # The run's S3 prefix (s3a://bucket/prefix/): the job's outputs and result go below it.
+    run_uri: str
     recompute_months: list[str]
     jdbc: JdbcTarget
     database: str
@@ -112,7 +112,8 @@ class FileOutcome:
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     max_sales_date: str | None = None
     reason: str | None = None
-    # The run folder's Parquet of the batch that loaded the file (parquet/sales/<facts_folder>).
+    # The batch that loaded the file: its facts' Parquet and its rejects are in that batch's
+    # folders under the run's prefix (parquet/sales/<batch>/, rejected/<batch>/).
     facts_folder: str | None = None
 
 
@@ -127,6 +128,8 @@ class TransformResult:
     rows_written: dict[str, int] = field(default_factory=dict)  # per MySQL table, by this run
     # Earlier versions whose rows this run replaced (a corrected file), with the months they held.
     superseded: dict[str, list[str]] = field(default_factory=dict)
+    # Per monthly dataset, the batch whose Parquet holds each month as it ends (the last to write it).
+    month_batches: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def merged(self, later: TransformResult) -> TransformResult:
         """This result and a later batch's of the same run (the job loads in one or more batches)."""
@@ -144,17 +147,21 @@ class TransformResult:
             months_written=months,
             rows_written=rows,
             superseded={**self.superseded, **later.superseded},
+            month_batches={
+                name: {**self.month_batches.get(name, {}), **later.month_batches.get(name, {})}
+                for name in {*self.month_batches, *later.month_batches}
+            },
         )
 
 
-def write(path: Path, contract: Any) -> None:
-    """A contract as JSON at ``path``, whole or not at all."""
-    write_atomically(path, json.dumps(asdict(contract), indent=2, sort_keys=True))
+def dumps(contract: Any) -> str:
+    """A contract as JSON."""
+    return json.dumps(asdict(contract), indent=2, sort_keys=True)
 
 
-def read(path: Path, kind: type[T]) -> T:
-    """The contract of type ``kind`` in the JSON file at ``path``."""
-    return _build(kind, json.loads(Path(path).read_text()))
+def loads(text: str | bytes, kind: type[T]) -> T:
+    """The contract of type ``kind`` in the JSON ``text``."""
+    return _build(kind, json.loads(text))
 
 
 # The nested contract types, by the field that holds them.

@@ -159,6 +159,8 @@ class ContentInspector:
 
     def limit_problem(self) -> str | None:
         """The first limit the bytes passed (size, ratio, line length, JSON depth), or None."""
+        if self.size > self.limits.max_file_bytes:
+            return over_limit("file_too_large", self.size, self.limits.max_file_bytes)
         return self.inflate_problem or self.lines.problem()
 
     @property

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 # narrows the batch when it reads one of these; an outage's files are not counted an attempt.
 JOB_FAILED = "spark_job_failed:"
 OUTAGE = "outage:"
-# A downloaded file is named after its ledger id (``pipeline.local_download_path``).
+# A staged file is named after its ledger id (``run_files.staged_key``).
 DOWNLOADED_NAME = re.compile(r"/(\d{10})\.[A-Za-z.]+\b")
 # What a dying JVM or Python driver says last, most telling first.
 ERROR_LINES = (

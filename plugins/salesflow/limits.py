@@ -40,6 +40,8 @@ class Limits:
     max_cell_bytes: int = 16 * 1024 * 1024
     max_parquet_row_group_bytes: int = 512 * 1024 * 1024
     max_parquet_footer_bytes: int = 16 * 1024 * 1024
+    # S3's largest single CopyObject: a larger file could not be staged for Spark in one copy.
+    max_file_bytes: int = 5 * 1024 * 1024 * 1024
 
 
 def over_limit(name: str, found: int, limit: int) -> str:

@@ -14,6 +14,8 @@ CONFIG_DIR = INCLUDE_DIR / "config"
 SPARK_JOBS_DIR = PROJECT_ROOT / "spark_jobs"
 # The Spark driver's class-data-sharing archive, built by scripts/spark_cds.sh when present.
 SPARK_CDS_ARCHIVE = PROJECT_ROOT / ".venv" / "spark-cds.jsa"
+# The jars Spark needs beside the wheel (S3A, the AWS SDK, the committers), by scripts/spark_jars.sh.
+SPARK_JARS_DIR = PROJECT_ROOT / ".venv" / "spark-jars"
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 

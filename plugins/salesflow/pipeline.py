@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -21,7 +23,17 @@ from salesflow.db import connect, mysql_hook
 from salesflow.faults import fault_point
 from salesflow.intake import EXTENSIONS, ContentInspector, FileVerdict, file_format, judge
 from salesflow.ledger import IN_FLIGHT, FileLedger, FileStatus, LedgerEntry, StatusMove
-from salesflow.paths import rebase_key, relative_key, sanitize_name
+from salesflow.paths import rebase_key, relative_key
+from salesflow.run_files import (
+    earlier_spec,
+    files_waiting,
+    read_transform_result,
+    run_objects,
+    run_uri,
+    spec_uri,
+    staged_key,
+    write_spec,
+)
 from salesflow.storage import (
     ObjectChangedError,
     ObjectVersion,
@@ -32,90 +44,10 @@ from salesflow.storage import (
     list_versions,
     move_version,
     s3_hook,
+    stage_version,
 )
 
 log = logging.getLogger(__name__)
-
-
-def run_folder(settings: Settings, run_id: str) -> Path:
-    """The run's own local working folder (two runs never share one)."""
-    return settings.work_root / sanitize_name(run_id)
-
-
-def spark_spec_path(settings: Settings, run_id: str) -> Path:
-    """The job spec the run's Spark job reads (``contracts.JobSpec``)."""
-    return run_folder(settings, run_id) / "spark_spec.json"
-
-
-def transform_dir(settings: Settings, run_id: str) -> Path:
-    return run_folder(settings, run_id) / "transform"
-
-
-def local_download_path(settings: Settings, run_id: str, entry_id: int, fmt: str | None = "csv") -> Path:
-    """Where a file is downloaded: ``<ledger id><the format's extension>``.
-
-    Local names come from the ledger id, never from the S3 key: no key can steer a write. The
-    extension is the format's (``.csv.gz``, ``.parquet``, ...), so Spark picks the gzip codec by it;
-    a file of no known format keeps a neutral one (it is only ever quarantined).
-    """
-    return run_folder(settings, run_id) / "downloads" / f"{entry_id:010d}{EXTENSIONS.get(fmt or '', '.data')}"
-
-
-class RunFolderMissingError(FileNotFoundError):
-    """A task's input in the run folder is gone while files of the run still wait for it."""
-
-
-def files_waiting(settings: Settings, run_id: str) -> tuple[list[LedgerEntry], list[LedgerEntry]]:
-    """The run's files, and those a step of the run still has to act on.
-
-    Waiting: in flight (CLAIMED, VALIDATED), or a duplicate not yet moved aside (its version still
-    under the source prefix; one listing, only asked when a run folder is missing).
-    """
-    with connect(settings) as conn:
-        entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
-    waiting = [e for e in entries if e.status in IN_FLIGHT]
-    duplicates = [e for e in entries if e.status == FileStatus.DUPLICATE]
-    if duplicates:
-        listed = set(list_versions(s3_hook(), settings.bucket, settings.prefixes.source))
-        waiting += [e for e in duplicates if e.version() in listed]
-    return entries, waiting
-
-
-def run_input(settings: Settings, run_id: str, path: Path) -> Path | None:
-    """``path`` (a file in the run folder a task reads), or None when the run is already over.
-
-    The run folder is removed when a run ends well. A task cleared and run again after that finds
-    every file of the run settled (loaded, quarantined, ...): it has nothing left to do, and says
-    so. The input missing while files of the run still wait is an error a retry cannot mend; the
-    message says what to clear.
-    """
-    if path.exists():
-        return path
-    entries, waiting = files_waiting(settings, run_id)
-    if waiting:
-        raise RunFolderMissingError(
-            f"{path} is missing but {len(waiting)} files of run {run_id} still wait for it "
-            f"(e.g. {waiting[0].object_key}: {waiting[0].status}); clear download_files and the "
-            "tasks after it to rebuild the run folder"
-        )
-    log.info(
-        "%s is gone with the run folder and all %d files of run %s are settled; nothing to do",
-        path.name,
-        len(entries),
-        run_id,
-    )
-    return None
-
-
-def read_spec(settings: Settings, run_id: str) -> JobSpec | None:
-    """The run's job spec, or None when the run is over and its folder gone (see ``run_input``)."""
-    path = run_input(settings, run_id, spark_spec_path(settings, run_id))
-    return None if path is None else contracts.read(path, JobSpec)
-
-
-def read_transform_result(settings: Settings, run_id: str) -> TransformResult | None:
-    path = transform_dir(settings, run_id) / "result.json"
-    return contracts.read(path, TransformResult) if path.exists() else None
 
 
 @contextmanager
@@ -228,27 +160,40 @@ Fetched = tuple[str, FileVerdict] | str  # (SHA-256, verdict) once downloaded, o
 
 
 class Intake:
-    """The download pass of one run: each claimed file fetched, hashed and checked in one read."""
+    """The download pass of one run: each claimed file fetched, hashed and checked in one read.
 
-    def __init__(self, settings: Settings, run_id: str, as_of: date) -> None:
+    A file is downloaded into the task's own scratch folder (removed as soon as it is judged: no
+    other task ever reads it); an accepted one is then staged under the run's prefix by a
+    server-side copy proven to hold the bytes just checked (``storage.stage_version``).
+    """
+
+    def __init__(self, settings: Settings, run_id: str, as_of: date, scratch: Path) -> None:
         self.settings = settings
         self.run_id = run_id
         self.as_of = as_of
+        self.scratch = scratch
         self.hook = s3_hook()
         self.hook.get_conn()  # one S3 client, shared by the download threads
         self.files: dict[int, IntakeFile] = {}
 
     def fetch(self, entry: LedgerEntry) -> Fetched:
         fmt = file_format(entry.object_key)
-        target = local_download_path(self.settings, self.run_id, entry.id, fmt)
+        target = self.scratch / f"{entry.id:010d}{EXTENSIONS.get(fmt or '', '.data')}"
         content = ContentInspector(fmt, self.settings.limits)
         try:
             sha256 = download_version(
                 self.hook, self.settings.bucket, entry.version(), target, content.update
             )
+            verdict = judge(entry.object_key, target, content, list(self.settings.mandatory_columns))
+            target.unlink()
+            if verdict.reason is None:
+                staged = staged_key(self.settings, self.run_id, entry.id, fmt)
+                stage_version(self.hook, self.settings.bucket, entry.version(), staged, sha256)
         except ObjectChangedError as error:
             return str(error)
-        return sha256, judge(entry.object_key, target, content, list(self.settings.mandatory_columns))
+        finally:
+            target.unlink(missing_ok=True)
+        return sha256, verdict
 
     def settle(self, ledger: FileLedger, entries: Sequence[LedgerEntry], fetched: list[Fetched]) -> None:
         """The ledger work for downloaded files, batched: changed ones FAILED, contents recorded."""
@@ -280,19 +225,18 @@ class Intake:
         # that is later (a backfill run for a past day picking up a new file). So a file ends the
         # same whichever run takes it.
         landed = entry.landed_at.date() if entry.landed_at else self.as_of
-        target = local_download_path(self.settings, self.run_id, entry.id, file_format(entry.object_key))
+        staged = staged_key(self.settings, self.run_id, entry.id, file_format(entry.object_key))
         log.info(
-            "download: %s (%d bytes, sha256 %s) -> %s: %s",
+            "download: %s (%d bytes, sha256 %s): %s",
             entry.object_key,
             entry.size_bytes,
             sha256[:12],
-            target.name,
-            f"to be quarantined ({reason})" if reason else f"accepted, {accepted_shape(verdict)}",
+            f"to be quarantined ({reason})" if reason else f"accepted, {accepted_shape(verdict)}, staged",
         )
         return IntakeFile(
             file_id=entry.id,
             object_key=entry.object_key,
-            local_path=str(target),
+            staged_uri="" if reason else f"s3a://{self.settings.bucket}/{staged}",
             size_bytes=entry.size_bytes,
             sha256=sha256,
             as_of_date=max(self.as_of, landed).isoformat(),
@@ -334,20 +278,58 @@ def accepted_shape(verdict: FileVerdict) -> str:
 def download_claimed_files(
     settings: Settings, run_id: str, as_of: date, recompute_months: list[str] | None = None
 ) -> str:
-    """Download this run's in-flight files with the file checks, spot duplicate content, write the spec.
+    """Download this run's in-flight files with the file checks, spot duplicate content, stage the
+    accepted ones under the run's prefix and write the spec there.
 
-    Returns the path of the spec for the Spark job.
+    Returns the spec's URI for the Spark job.
     """
-    spec_path = spark_spec_path(settings, run_id)
-    if not spec_path.exists():
+    spec = earlier_spec(settings, run_id)
+    if spec is None:
         entries, waiting = files_waiting(settings, run_id)
-        if entries and not waiting:  # run again after the run ended well and its folder went
-            log.info("download: the run folder is gone and all %d files of the run are settled", len(entries))
-            return str(spec_path)
-    # Run again after its files moved on: those keep their entries (and local copies) from the
+        if entries and not waiting:  # run again after the run ended well and its files went
+            log.info(
+                "download: the run's files are gone and all %d files of the run are settled", len(entries)
+            )
+            return spec_uri(settings, run_id)
+    # Run again after its files moved on: those keep their entries (and staged copies) from the
     # earlier try, so the quarantine and the report still describe every file of the run.
-    earlier = {f.file_id: f for f in contracts.read(spec_path, JobSpec).files} if spec_path.exists() else {}
-    intake = Intake(settings, run_id, as_of)
+    earlier = {f.file_id: f for f in spec.files} if spec is not None else {}
+    scratch = Path(tempfile.mkdtemp(prefix="salesflow-intake-"))
+    try:
+        intake = Intake(settings, run_id, as_of, scratch)
+        entries = intake_pass(settings, run_id, intake, earlier)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    position = {entry.id: index for index, entry in enumerate(entries)}
+    spec = JobSpec(
+        run_id=run_id,
+        as_of_date=as_of.isoformat(),
+        mandatory_columns=list(settings.mandatory_columns),
+        # The ledger's order, as one file at a time gave.
+        files=sorted(intake.files.values(), key=lambda f: position[f.file_id]),
+        run_uri=run_uri(settings, run_id),
+        recompute_months=sorted(recompute_months or []),
+        jdbc=jdbc_target(settings),
+        database=settings.database,
+        tables=asdict(settings.tables),
+        max_cell_chars=settings.limits.max_cell_bytes,
+    )
+    uri = write_spec(settings, run_id, spec)  # a try that dies here leaves the earlier spec
+    accepted = len(spec.accepted_files())
+    log.info(
+        "download: %d files, %d accepted for the load, %d to quarantine; spec %s",
+        len(spec.files),
+        accepted,
+        len(spec.files) - accepted,
+        uri,
+    )
+    return uri
+
+
+def intake_pass(
+    settings: Settings, run_id: str, intake: Intake, earlier: dict[int, IntakeFile]
+) -> list[LedgerEntry]:
+    """Fetch and judge every file of the run still to judge; the run's ledger entries."""
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
         entries = ledger.entries_for_run(settings.bucket, run_id)
@@ -365,49 +347,28 @@ def download_claimed_files(
         first_alone_then_pooled(
             intake.fetch, todo, "download_files", lambda done, got: intake.settle(ledger, done, got)
         )
-    position = {entry.id: index for index, entry in enumerate(entries)}
-    spec = JobSpec(
-        run_id=run_id,
-        as_of_date=as_of.isoformat(),
-        mandatory_columns=list(settings.mandatory_columns),
-        # The ledger's order, as one file at a time gave.
-        files=sorted(intake.files.values(), key=lambda f: position[f.file_id]),
-        transform_dir=str(transform_dir(settings, run_id)),
-        recompute_months=sorted(recompute_months or []),
-        jdbc=jdbc_target(settings),
-        database=settings.database,
-        tables=asdict(settings.tables),
-        max_cell_chars=settings.limits.max_cell_bytes,
-    )
-    contracts.write(spec_path, spec)  # a try that dies here leaves the earlier spec
-    accepted = len(spec.accepted_files())
-    log.info(
-        "download: %d files, %d accepted for the load, %d to quarantine; spec %s",
-        len(spec.files),
-        accepted,
-        len(spec.files) - accepted,
-        spec_path,
-    )
-    return str(spec_path)
+    return entries
 
 
 # -------------------------------------------------------------------------------------- publish
 def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
-    """The run's Parquet and reject files to S3.
+    """The run's Parquet and reject files, from the job's outputs under the run's prefix.
 
     Facts: one file per file version and partition (``sales_month=M/store_id=S/part-<ledger
     id>-00000.parquet``), so no run rewrites a month; a superseded version's files go. Marts and
-    analytics: the months rewritten are replaced. Fixed names, so the same run publishes the same
-    keys; new files are uploaded first and stale ones deleted after, so a partition is never missing.
+    analytics: the months rewritten are replaced (server-side copies of the batch that wrote each
+    month last). Fixed names, so the same run publishes the same keys; new files are put first and
+    stale ones deleted after, so a partition is never missing.
     """
     result = read_transform_result(settings, run_id)
     if result is None:
         log.info("publish: the run loaded nothing; nothing to publish")
         return {}
     hook = s3_hook()
+    hook.get_conn()  # one S3 client, shared by the threads
     published = {"facts": publish_facts(settings, hook, run_id, result)}
     for dataset in contracts.MONTHLY_DATASETS:
-        published[dataset] = publish_months(settings, hook, run_id, dataset, result.months_written)
+        published[dataset] = publish_months(settings, hook, run_id, dataset, result)
     published["rejects"] = publish_rejects(settings, hook, run_id, result)
     return published
 
@@ -415,26 +376,37 @@ def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
 UPLOAD_CHUNK = 256
 
 
-def fact_objects(root: Path, prefix: str, files: dict[int, str]) -> Iterator[tuple[str, bytes]]:
+def fact_objects(
+    settings: Settings, hook: Any, run_id: str, files: dict[int, str]
+) -> Iterator[tuple[str, bytes]]:
     """(S3 key, Parquet bytes) of each loaded file version's facts in each month and store.
 
-    ``files`` maps each loaded file id to its batch's folder under ``root``; a folder's Parquet is
-    read leaf by leaf (month and store) and cut where the file id changes (the rows are sorted by
-    it), so one file version's rows are one object: ``part-<ledger id>-<n>.parquet``.
+    ``files`` maps each loaded file id to its batch's folder (``parquet/sales/<batch>/``); a
+    folder's Parquet is read part by part, leaf by leaf (month and store), and cut where the file
+    id changes (the rows are sorted by it), so one file version's rows are one object:
+    ``part-<ledger id>-<n>.parquet``.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    prefix = settings.prefixes.partitioned_mart
     for folder in sorted(set(files.values())):
-        for leaf in sorted(p for p in (root / folder).glob("sales_month=*/store_id=*") if p.is_dir()):
+        leaves: dict[str, list[str]] = {}
+        for key in run_objects(hook, settings, run_id, f"parquet/sales/{folder}/"):
+            leaf, _, name = key.rpartition("/")
+            if name.startswith("part-") and name.endswith(".parquet"):
+                leaves.setdefault(leaf, []).append(key)
+        for leaf, parts in sorted(leaves.items()):
+            month_store = "/".join(leaf.split("/")[-2:])  # sales_month=M/store_id=S
             counts: dict[int, int] = {}
-            for part in sorted(leaf.glob("part-*.parquet")):
-                table = pq.read_table(part)
+            for part in sorted(parts):
+                table = pq.read_table(pa.BufferReader(hook.get_conn().get_object(
+                    Bucket=settings.bucket, Key=part)["Body"].read()))  # fmt: skip
                 for file_id, rows in _by_file(table):
                     if files.get(file_id) != folder:
                         continue  # not loaded, or loaded by another batch of the run
                     n = counts[file_id] = counts.get(file_id, -1) + 1
-                    key = f"{prefix}{leaf.parent.name}/{leaf.name}/part-{file_id:010d}-{n:05d}.parquet"
-                    yield key, _parquet_bytes(rows)
+                    yield f"{prefix}{month_store}/part-{file_id:010d}-{n:05d}.parquet", _parquet_bytes(rows)
 
 
 def _by_file(table: Any) -> Iterator[tuple[int, Any]]:
@@ -471,14 +443,12 @@ def stale_fact_keys(settings: Settings, hook: Any, superseded: dict[str, list[st
 
 
 def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformResult) -> int:
-    root = transform_dir(settings, run_id) / "parquet" / "sales"
-    prefix = settings.prefixes.partitioned_mart
     loaded = {
         int(file_id): outcome.facts_folder
         for file_id, outcome in result.files.items()
         if outcome.status == FileStatus.LOADED.value and outcome.facts_folder
     }
-    objects = fact_objects(root, prefix, loaded)
+    objects = fact_objects(settings, hook, run_id, loaded)
 
     def upload(item: tuple[str, bytes]) -> None:
         hook.load_bytes(item[1], key=item[0], bucket_name=settings.bucket, replace=True)
@@ -503,25 +473,22 @@ def publish_facts(settings: Settings, hook: Any, run_id: str, result: TransformR
     return uploaded
 
 
-def publish_months(
-    settings: Settings,
-    hook: Any,
-    run_id: str,
-    dataset: str,
-    months_written: dict[str, list[str]],
-) -> int:
-    """Replace the month partitions of one monthly dataset that the run rewrote."""
+def publish_months(settings: Settings, hook: Any, run_id: str, dataset: str, result: TransformResult) -> int:
+    """Replace the month partitions of one monthly dataset that the run rewrote: each month's
+    Parquet as the batch that wrote it last left it, copied server-side under fixed names."""
     published = contracts.MONTHLY_DATASETS[dataset]
     prefix = getattr(settings.prefixes, published.prefix)
-    local_root = transform_dir(settings, run_id) / "parquet" / dataset
+    batches = result.month_batches.get(dataset, {})
     count = 0
-    for month in months_written.get(dataset, []):
+    for month in result.months_written.get(dataset, []):
         month_dir = f"{published.month_column}={month}"
-        wanted = set()
-        for index, part in enumerate(sorted(local_root.glob(f"{month_dir}/part-*.parquet"))):
-            key = f"{prefix}{month_dir}/part-{index:05d}.parquet"
-            hook.load_file(str(part), key=key, bucket_name=settings.bucket, replace=True)
-            wanted.add(key)
+        below = f"parquet/{dataset}/{batches.get(month, '')}/{month_dir}/"
+        parts = [k for k in run_objects(hook, settings, run_id, below) if k.endswith(".parquet")]
+        wanted = {f"{prefix}{month_dir}/part-{index:05d}.parquet": part for index, part in enumerate(parts)}
+        concurrently(
+            lambda item: hook.copy_object(item[1], item[0], settings.bucket, settings.bucket),
+            sorted(wanted.items()),
+        )
         listing = hook.iter_file_metadata(prefix=f"{prefix}{month_dir}/", bucket_name=settings.bucket)
         stale = [item["Key"] for item in listing if item["Key"] not in wanted]
         if stale:
@@ -540,15 +507,16 @@ def publish_months(
 
 def publish_rejects(settings: Settings, hook: Any, run_id: str, result: TransformResult) -> int:
     """Each loaded file's rejected rows, as one CSV beside its key under the rejects prefix."""
-    folder = transform_dir(settings, run_id) / "rejected"
     with_rejects = [(int(f), outcome) for f, outcome in result.files.items() if outcome.rows_rejected]
 
     def upload(item: tuple[int, Any]) -> str:
         file_id, outcome = item
-        parts = sorted((folder / f"file_id={file_id}").glob("part-*.csv"))
-        below = rebase_key(outcome.object_key, settings.prefixes.source, settings.prefixes.rejects)
-        key = f"{below}.{file_id}.rejected.csv"
-        hook.load_bytes(b"".join(csv_parts(parts)), key=key, bucket_name=settings.bucket, replace=True)
+        below = f"rejected/{outcome.facts_folder}/file_id={file_id}/"
+        parts = [k for k in run_objects(hook, settings, run_id, below) if k.endswith(".csv")]
+        contents = [hook.get_conn().get_object(Bucket=settings.bucket, Key=k)["Body"].read() for k in parts]
+        key = f"{rebase_key(outcome.object_key, settings.prefixes.source, settings.prefixes.rejects)}"
+        key += f".{file_id}.rejected.csv"
+        hook.load_bytes(b"".join(csv_parts(contents)), key=key, bucket_name=settings.bucket, replace=True)
         log.info(
             "publish: %d rejected rows of %s -> s3://%s/%s",
             outcome.rows_rejected,
@@ -561,11 +529,10 @@ def publish_rejects(settings: Settings, hook: Any, run_id: str, result: Transfor
     return len(first_alone_then_pooled(upload, with_rejects, "publish_outputs"))
 
 
-def csv_parts(parts: list[Path]) -> list[bytes]:
+def csv_parts(parts: list[bytes]) -> list[bytes]:
     """The part files of one Spark CSV output as one file: the header once."""
     chunks = []
-    for index, part in enumerate(parts):
-        content = part.read_bytes()
+    for index, content in enumerate(parts):
         if index > 0:
             content = content.split(b"\n", 1)[1] if b"\n" in content else b""
         chunks.append(content)
@@ -630,4 +597,4 @@ def move_to_error_prefix(settings: Settings, entries: list[LedgerEntry]) -> None
         return
     from salesflow.operators.quarantine import quarantine_files
 
-    quarantine_files(settings, [(e, e.reason or "", None) for e in entries], record=False)
+    quarantine_files(settings, [(e, e.reason or "") for e in entries], record=False)

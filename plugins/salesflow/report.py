@@ -13,7 +13,7 @@ from salesflow.db import connect
 from salesflow.faults import fault_point
 from salesflow.ledger import IN_FLIGHT, FileLedger, FileStatus, LedgerEntry
 from salesflow.paths import sanitize_name
-from salesflow.pipeline import read_transform_result, run_input, spark_spec_path
+from salesflow.run_files import read_spec, read_transform_result
 from salesflow.storage import s3_hook
 
 log = logging.getLogger(__name__)
@@ -111,12 +111,12 @@ def render_markdown(report: dict[str, Any]) -> str:
 def publish_report(settings: Settings, run_id: str) -> dict[str, Any]:
     """Write the report as JSON and Markdown under the reports prefix, and log it.
 
-    Run again after the run folder is gone (the run ended well), the report published then stands:
-    the job outputs it was built from are gone with the folder.
+    Run again after the run's files are gone (the run ended well), the report published then
+    stands: the job outputs it was built from are gone with them.
     """
     prefix = f"{settings.prefixes.reports}{sanitize_name(run_id)}/"
     hook = s3_hook()
-    if run_input(settings, run_id, spark_spec_path(settings, run_id)) is None:
+    if read_spec(settings, run_id) is None:
         published = hook.read_key(prefix + "report.json", settings.bucket)
         log.info(
             "the report published when the run ended stands: s3://%s/%sreport.json", settings.bucket, prefix

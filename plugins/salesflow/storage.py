@@ -257,6 +257,50 @@ def _is_version(head: dict[str, Any], version: ObjectVersion) -> bool:
     return source_etag == version.etag and int(head["ContentLength"]) == version.size
 
 
+def read_object(hook: Any, bucket: str, key: str) -> bytes | None:
+    """An object's bytes (small ones: a spec, a result), or None when the key holds none."""
+    client = hook.get_conn()
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except client.exceptions.ClientError as error:
+        if _code(error) in NOT_FOUND:
+            return None
+        raise
+
+
+def stage_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str, sha256: str) -> None:
+    """A server-side copy of the claimed version at ``destination_key``, proven to hold the bytes
+    whose SHA-256 the file checks computed.
+
+    The copy is conditioned on the claimed ETag (S3 refuses it when the key holds another version),
+    and S3 computes the copy's SHA-256 (``ChecksumAlgorithm``), which must be ``sha256``: a store
+    that ignores the condition, or an object replaced between the checks and the copy, cannot
+    slip other bytes past the checks. Raises ``ObjectChangedError`` otherwise (the copy is removed).
+    """
+    import base64
+
+    client = hook.get_conn()
+    try:
+        response = client.copy_object(
+            Bucket=bucket,
+            Key=destination_key,
+            CopySource={"Bucket": bucket, "Key": version.key},
+            CopySourceIfMatch=f'"{version.etag}"',
+            ChecksumAlgorithm="SHA256",
+        )
+    except client.exceptions.ClientError as error:
+        if _code(error) not in NOT_THE_VERSION:
+            raise
+        raise ObjectChangedError(f"s3://{bucket}/{version.key} changed since it was claimed") from None
+    copied = response.get("CopyObjectResult", {}).get("ChecksumSHA256")
+    if copied is None or base64.b64decode(copied).hex() != sha256:
+        client.delete_object(Bucket=bucket, Key=destination_key)
+        raise ObjectChangedError(
+            f"s3://{bucket}/{version.key}: the copy to {destination_key} is not the bytes checked "
+            f"(SHA-256 {sha256[:12]}, the copy's {base64.b64decode(copied or '').hex()[:12] or 'not given'})"
+        )
+
+
 def copy_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
     """Copy one version to `destination_key` unless a copy is there already; safe to repeat.
 

@@ -46,7 +46,7 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
     (worker_run,) = {row[0] for row in query(settings, "SELECT DISTINCT run_id FROM file_ledger")}
     states = api.task_states("sales_pipeline", worker_run)
     assert set(states.values()) == {"success", "skipped"}
-    assert [t for t, s in states.items() if s == "skipped"] == ["keep_run_folder"]
+    assert [t for t, s in states.items() if s == "skipped"] == ["keep_run_files"]
     assert marts(settings) == expected_marts(valid_rows(first + bad))
     statuses = dict(query(settings, "SELECT status, COUNT(*) FROM file_ledger GROUP BY status"))
     assert statuses == {"LOADED": 4, "QUARANTINED": 3}
@@ -97,7 +97,7 @@ def ui_check(base: str, password: str, run_id: str, screenshot: Path) -> None:
         for task_id in ("claim_files", "quarantine_invalid_files", "transform_and_load", "run_report"):
             row = page.locator("tr").filter(has_text=task_id)
             expect(row.filter(has_text="Success")).to_have_count(1, timeout=30_000)
-        expect(
-            page.locator("tr").filter(has_text="keep_run_folder").filter(has_text="Skipped")
-        ).to_have_count(1)
+        expect(page.locator("tr").filter(has_text="keep_run_files").filter(has_text="Skipped")).to_have_count(
+            1
+        )
         page.screenshot(path=str(screenshot), full_page=True)

@@ -25,6 +25,7 @@ from include.sample_data.generate import bad_case_files, good_files
 from salesflow.db import connect
 from salesflow.ledger import FileLedger
 from salesflow.paths import PROJECT_ROOT
+from salesflow.storage import s3_hook
 from tests.support.e2e import expected_marts, marts, query, run_dag, upload, valid_rows
 
 pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
@@ -143,7 +144,10 @@ def test_the_dag_on_a_standalone_cluster_gives_the_tables_of_local_mode(
         (len(rows), sum(Decimal(r["total_cost"]) for r in rows))
     ]
     assert cluster_result["marts"] == expected_marts(rows)
-    assert not any(on_cluster.work_root.iterdir())  # the run folder went, as in local mode
+    # The run's files in S3 went when it ended well, as in local mode.
+    assert not list(
+        s3_hook().iter_file_metadata(prefix=on_cluster.prefixes.runs, bucket_name=on_cluster.bucket)
+    )
 
     # And the same tables as the same files in local mode, row for row.
     point_spark_at(monkeypatch, "local[2]")

@@ -36,11 +36,11 @@ def test_sales_pipeline_shape(dagbag):
         "archive_files",
         "run_report",
     ]
-    assert set(task_ids[9:]) == {"remove_run_folder", "keep_run_folder"}
+    assert set(task_ids[9:]) == {"remove_run_files", "keep_run_files"}
     spark_tasks = [t.task_id for t in dag.tasks if type(t).__name__ == "SalesflowSparkSubmitOperator"]
     assert spark_tasks == ["transform_and_load"]
     for task in dag.tasks:
-        if task.task_id != "keep_run_folder":  # only logs where the failed run's folder is
+        if task.task_id != "keep_run_files":  # only logs where the failed run's folder is
             assert task.retries >= 2, task.task_id
         assert task.owner == "data-engineering"
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from include.sample_data.generate import bad_case_files, good_files
-from salesflow.pipeline import run_folder
+from salesflow.run_files import run_objects
 from salesflow.storage import s3_hook
 from tests.support.e2e import TABLES, query, run_dag, upload
 from tests.support.services import mysql_connection
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.heavy
 WHEN = datetime(2024, 6, 1, tzinfo=UTC)
 # Tasks that change no data: a cleared sensor waits for new files again; the last two only touch
 # the run folder.
-NO_DATA_TASKS = {"wait_for_files", "remove_run_folder", "keep_run_folder"}
+NO_DATA_TASKS = {"wait_for_files", "remove_run_files", "keep_run_files"}
 _CLEAN: dict[str, dict] = {}
 
 
@@ -180,21 +180,24 @@ def test_each_task_cleared_after_success_and_run_again_changes_nothing(environme
     clean = clean_outcome(environment)
     settings = environment("cleared")
     upload_batch(settings)
-    # First round: the run folder is kept, so each task finds its inputs again.
-    dag_run = run_dag(WHEN, mark_success_pattern="remove_run_folder")
+    # First round: the run's files in S3 are kept, so each task finds its inputs again.
+    dag_run = run_dag(WHEN, mark_success_pattern="remove_run_files")
     assert differences(outcome(settings), clean) == []
-    folder = run_folder(settings, dag_run.run_id)
-    assert folder.is_dir()
+
+    def run_files() -> list[str]:
+        return run_objects(s3_hook(), settings, dag_run.run_id, "")
+
+    assert any(key.endswith("/spec.json") for key in run_files())
     for task_id in data_tasks():
         run_dag(WHEN, mark_success_pattern=f"(?!{task_id}$).*")
-        assert differences(outcome(settings), clean) == [], f"{task_id} run again (run folder kept)"
-    # Second round: as in a real deployment, the run folder went when the run ended well.
-    run_dag(WHEN, mark_success_pattern="(?!remove_run_folder$).*")
-    assert not folder.exists()
+        assert differences(outcome(settings), clean) == [], f"{task_id} run again (run files kept)"
+    # Second round: as in a real deployment, the run's files went when the run ended well.
+    run_dag(WHEN, mark_success_pattern="(?!remove_run_files$).*")
+    assert run_files() == []
     for task_id in data_tasks():
         run_dag(WHEN, mark_success_pattern=f"(?!{task_id}$).*")
-        assert differences(outcome(settings), clean) == [], f"{task_id} run again (run folder gone)"
-    assert not folder.exists()
+        assert differences(outcome(settings), clean) == [], f"{task_id} run again (run files gone)"
+    assert run_files() == []
 
 
 def test_every_task_failing_part_way_is_retried_to_the_clean_outcome(environment, quick_retries):

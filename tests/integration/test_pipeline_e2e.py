@@ -140,14 +140,15 @@ def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
     by_key = {f["object_key"]: f for f in report["files"]}
     assert by_key["sales_data/sales_bad_rows.csv"]["rejected_by_reason"] == dict(sorted(reasons.items()))
 
-    # Local: the error folder holds each quarantined file with its reason; the run folder is gone.
+    # Local: the error folder holds each quarantined file with its reason. The run's files in S3
+    # (staged copies, the job's outputs) are gone.
     assert sorted(p.name for p in settings.error_dir.iterdir()) == sorted(
         f"{n}{s}" for n in quarantined for s in ("", ".reason.json")
     )
     assert (settings.error_dir / "sales_missing_column.csv").read_bytes() == files[
         "sales_data/sales_missing_column.csv"
     ].content
-    assert not any(settings.work_root.iterdir())
+    assert not [k for k in listing(settings.bucket) if k.startswith(settings.prefixes.runs)]
 
     # The same run again changes nothing: tables, ledger, S3. (The sensor is passed over: the
     # source prefix is empty now, so it would skip the run before the claim even looks.)
@@ -155,7 +156,7 @@ def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
     again = run_dag(logical_date, mark_success_pattern="^wait_for_files$")
     assert again.run_id == dag_run.run_id
     states = {ti.task_id: ti.state for ti in again.get_task_instances()}
-    assert (states["claim_files"], states["download_files"], states["remove_run_folder"]) == (
+    assert (states["claim_files"], states["download_files"], states["remove_run_files"]) == (
         "success",
         "skipped",
         "success",

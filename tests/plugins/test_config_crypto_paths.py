@@ -50,7 +50,8 @@ def test_overrides_and_relative_folders():
     assert settings.bucket == "other"
     assert settings.prefixes.source == "incoming/"
     assert settings.mandatory_columns == ("customer_id", "price")
-    assert settings.work_root == PROJECT_ROOT / "var" / "work"
+    assert settings.error_dir == PROJECT_ROOT / "var" / "error"
+    assert settings.prefixes.runs == "salesflow_runs/"
 
 
 def test_unknown_environment_is_one_clear_error():

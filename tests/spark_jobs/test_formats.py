@@ -6,7 +6,6 @@ session's Spark (``tests.support.runs``). Expected values are worked out by hand
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,10 +16,9 @@ import pytest
 from pyspark.sql import functions as F
 
 from include.sample_data.generate import HEADER, encode
-from salesflow.pipeline import transform_dir
 from spark_jobs.readers import ROW_ID, read_group
 from tests.support.e2e import query
-from tests.support.runs import put_files, run_job
+from tests.support.runs import job_rejects, put_files, run_job
 
 AS_OF = date(2024, 6, 30)
 MANDATORY = list(HEADER)
@@ -42,12 +40,7 @@ def facts(settings, file_id: int) -> list[tuple]:
 
 def rejects(settings, run_id: str, file_id: int) -> list[tuple[int, str, str]]:
     """(line, reason, raw record or the price's text) of each rejected row of one file."""
-    folder = transform_dir(settings, run_id) / "rejected" / f"file_id={file_id}"
-    rows = [
-        row
-        for part in sorted(folder.glob("part-*.csv"))
-        for row in csv.DictReader(io.StringIO(part.read_text()))
-    ]
+    rows = job_rejects(settings, run_id, file_id)
     return sorted((int(r["line_number"]), r["reject_reason"], r["raw_record"] or r["price"]) for r in rows)
 
 

@@ -7,7 +7,8 @@ from collections import Counter
 from datetime import date
 
 from include.sample_data.generate import good_files
-from salesflow.pipeline import transform_dir
+from salesflow.run_files import run_objects, run_uri
+from salesflow.storage import s3_hook
 from tests.support.e2e import query
 from tests.support.runs import put_files, run_job
 
@@ -59,11 +60,11 @@ def test_mutated_files_keep_the_accounting(spark, environment):
     rejects = dict(
         query(settings, "SELECT ledger_id, SUM(row_count) FROM file_ledger_rejects GROUP BY ledger_id")
     )
-    rejected_dir = transform_dir(settings, "fuzz") / "rejected"
+    rejected_dir = run_uri(settings, "fuzz") + "rejected/*"
     rejected_rows = Counter(
         r.file_id
-        for r in spark.read.options(header=True, multiLine=True, escape='"').csv(str(rejected_dir)).collect()
-    ) if rejected_dir.exists() else Counter()  # fmt: skip
+        for r in spark.read.options(header=True, multiLine=True, escape='"').csv(rejected_dir).collect()
+    ) if run_objects(s3_hook(), settings, "fuzz", "rejected/") else Counter()  # fmt: skip
     assert len(ledger) == 30
     for file_id, status, reason, read, loaded, rejected in ledger:
         if status == "QUARANTINED":  # the whole file failed its checks

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs import marts
+from spark_jobs.object_store import read_bytes
 from spark_jobs.transform import FACT_KEY, comparison_months_to_rewrite, write_load_csv
 
 FACT_SCHEMA = (
@@ -210,15 +210,17 @@ def test_the_comparison_months_a_change_reaches(spark):
     assert got == {"2023-12", "2024-01", "2024-02", *[f"2024-{m:02d}" for m in range(3, 13)]}
 
 
-def test_the_load_csv_is_in_key_order_with_each_files_rows_together(spark, tmp_path: Path):
+def test_the_load_csv_is_in_key_order_with_each_files_rows_together(spark, bucket):
     # LOAD DATA of the parts, in the order returned, inserts each file's rows in key order at one
     # place of the clustered index (no random inserts).
     keys = [(file_id, line) for file_id in (7, 3, 5) for line in range(200, 1, -1)]
     rows = [fact(1, 121, 1, "2024-03-02", "1.00", file_id=f, line=n) for f, n in keys]
     by_file = spark.createDataFrame(rows, FACT_SCHEMA).repartition(2, "file_id")  # as read: a file per task
-    parts = write_load_csv(by_file, tmp_path / "facts", FACT_KEY, whole_files=True)
+    folder = f"s3a://{bucket}/load-csv-test"
+    parts = write_load_csv(by_file, f"{folder}/facts", FACT_KEY, whole_files=True)
     loaded = [
-        [tuple(int(v) for v in line.split(",")[:2]) for line in p.read_text().splitlines()] for p in parts
+        [tuple(int(v) for v in line.split(",")[:2]) for line in read_bytes(p).decode().splitlines()]
+        for p in parts
     ]
     assert sorted(k for part in loaded for k in part) == sorted(keys)
     for part in loaded:
@@ -228,8 +230,7 @@ def test_the_load_csv_is_in_key_order_with_each_files_rows_together(spark, tmp_p
         )
     # A small output is one part, sorted.
     (single,) = write_load_csv(
-        spark.createDataFrame(rows, FACT_SCHEMA).repartition(3), tmp_path / "small", FACT_KEY
+        spark.createDataFrame(rows, FACT_SCHEMA).repartition(3), f"{folder}/small", FACT_KEY
     )
-    assert [tuple(int(v) for v in line.split(",")[:2]) for line in single.read_text().splitlines()] == sorted(
-        keys
-    )
+    lines = read_bytes(single).decode().splitlines()
+    assert [tuple(int(v) for v in line.split(",")[:2]) for line in lines] == sorted(keys)

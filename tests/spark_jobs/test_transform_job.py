@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import random
 from datetime import date
 from decimal import Decimal
 
 from include.sample_data.generate import HEADER, good_files
-from salesflow.pipeline import transform_dir
 from tests.support.e2e import TABLES, query
-from tests.support.runs import put_files, run_job
+from tests.support.runs import job_rejects, put_files, run_job
 from tests.support.services import mysql_connection
 
 HEADER_LINE = ",".join(HEADER)
@@ -84,8 +81,7 @@ def test_the_job_loads_facts_summaries_marts_and_the_ledger(spark, environment):
         (good, 2, "2024-01", Decimal("40.00"), 1),
         (mixed, 1, "2024-02", Decimal("150.00"), 1),
     ]
-    rejects = (transform_dir(settings, "run-1") / "rejected" / f"file_id={mixed}").glob("part-*.csv")
-    rows = [row for part in rejects for row in csv.DictReader(io.StringIO(part.read_text()))]
+    rows = job_rejects(settings, "run-1", mixed)
     assert [
         (
             r["line_number"],

@@ -57,7 +57,6 @@ def stack_environment(state: Path, services: Path, tag: str, port: int, s3_port:
         "SALESFLOW_S3_PORT": str(s3_port),
         "SALESFLOW__STORAGE__BUCKET": f"sf-stack-{tag}",
         "SALESFLOW__MYSQL__DATABASE": f"sf_stack_{tag}",
-        "SALESFLOW__LOCAL__WORK_ROOT": str(state / "work"),
         "SALESFLOW__LOCAL__ERROR_DIR": str(state / "error"),
         # A run that finds no file waits this long, then is skipped (6 hours in production).
         "SALESFLOW_SENSOR_TIMEOUT_SECONDS": "20",

@@ -6,13 +6,15 @@ download step wrote, so the tests build specs with the same code the DAG uses.
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date
 from typing import Any
 
-from salesflow import contracts
 from salesflow.contracts import JobSpec, TransformResult
 from salesflow.operators.quarantine import QuarantineOperator
 from salesflow.pipeline import claim_new_files, download_claimed_files
+from salesflow.run_files import earlier_spec, run_objects
 from salesflow.storage import s3_hook
 
 
@@ -25,9 +27,22 @@ def put_files(settings: Any, files: dict[str, bytes]) -> None:
 def prepare(settings: Any, run_id: str, as_of: date, recompute: list[str] | None = None) -> JobSpec:
     """Claim, download with the file checks, quarantine: the run up to its Spark job."""
     claim_new_files(settings, run_id, lambda _run: "success")
-    spec_path = download_claimed_files(settings, run_id, as_of, recompute)
+    download_claimed_files(settings, run_id, as_of, recompute)
     QuarantineOperator(task_id="quarantine_invalid_files", stage="intake").execute({"run_id": run_id})
-    return contracts.read(spec_path, JobSpec)
+    spec = earlier_spec(settings, run_id)
+    assert spec is not None, f"download_files wrote no spec for {run_id}"
+    return spec
+
+
+def job_rejects(settings: Any, run_id: str, file_id: int) -> list[dict[str, str]]:
+    """The rejected rows the run's job wrote for one file (its CSV parts under the run's prefix)."""
+    hook = s3_hook()
+    parts = [
+        key
+        for key in run_objects(hook, settings, run_id, "rejected/")
+        if f"/file_id={file_id}/" in key and key.endswith(".csv")
+    ]
+    return [row for key in parts for row in csv.DictReader(io.StringIO(hook.read_key(key, settings.bucket)))]
 
 
 def run_job(

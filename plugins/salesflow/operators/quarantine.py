@@ -1,8 +1,10 @@
 """QuarantineOperator: files that fail go to the error prefix and folder, with their reason.
 
 A quarantined file moves to the S3 error prefix (its key kept below it) with a ``.reason.json``
-beside it, is copied with the same reason file into the local error folder (kept until a user
-removes it), and is QUARANTINED in the ledger with its reason.
+beside it, and is QUARANTINED in the ledger with its reason: that is the record, read from any
+worker. It is also copied, streamed from the error prefix, with the same reason file into the local
+error folder of the worker that quarantined it (kept until a user removes it; with workers that
+share no disk, each worker's folder holds the files it quarantined).
 """
 
 from __future__ import annotations
@@ -49,9 +51,7 @@ def reason_document(entry: LedgerEntry, reason: str, bucket: str, error_key: str
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
-def quarantine_one(
-    settings: Settings, hook: Any, entry: LedgerEntry, reason: str, downloaded: Path | None
-) -> str:
+def quarantine_one(settings: Settings, hook: Any, entry: LedgerEntry, reason: str) -> str:
     """The S3 move, the reason file and the local copy of one file; its log line."""
     from salesflow.storage import move_version
 
@@ -60,9 +60,7 @@ def quarantine_one(
     document = reason_document(entry, reason, settings.bucket, error_key)
     hook.load_bytes(document, key=error_key + ".reason.json", bucket_name=settings.bucket, replace=True)
     local = local_error_path(settings, entry.object_key, entry.id)
-    if downloaded is not None and downloaded.exists():
-        write_atomically(local, source=downloaded)
-    elif moved in ("moved", "already_moved"):  # the run folder is gone: the bytes are in the error prefix
+    if moved in ("moved", "already_moved"):  # the bytes are in the error prefix
         with tempfile.TemporaryDirectory() as scratch:
             streamed = Path(scratch) / "object"  # streamed to disk, never whole in memory
             hook.get_conn().download_file(settings.bucket, error_key, str(streamed))
@@ -74,12 +72,12 @@ def quarantine_one(
 
 def quarantine_files(
     settings: Settings,
-    items: Sequence[tuple[LedgerEntry, str, Path | None]],
+    items: Sequence[tuple[LedgerEntry, str]],
     *,
     record: bool = True,
     fault_name: str = "quarantine_invalid_files",
 ) -> Counter[str]:
-    """Quarantine (entry, reason, downloaded copy) items: the first alone, the rest pooled.
+    """Quarantine (entry, reason) items: the first alone, the rest pooled.
 
     ``record``: the ledger moves to QUARANTINED (batched) as the files are moved; a DUPLICATE keeps
     its status. Returns the count per reason code.
@@ -93,13 +91,13 @@ def quarantine_files(
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
 
-        def settle(done: Sequence[tuple[LedgerEntry, str, Path | None]], lines: list[str]) -> None:
+        def settle(done: Sequence[tuple[LedgerEntry, str]], lines: list[str]) -> None:
             if record:
-                moves = [StatusMove(e.id, reason=r) for e, r, _ in done if e.status != FileStatus.DUPLICATE]
+                moves = [StatusMove(e.id, reason=r) for e, r in done if e.status != FileStatus.DUPLICATE]
                 ledger.transition_many(FileStatus.QUARANTINED, moves)
             for line in lines:
                 log.info("%s", line)
-            counts.update(reason.split(":", 1)[0] for _, reason, _ in done)
+            counts.update(reason.split(":", 1)[0] for _, reason in done)
 
         first_alone_then_pooled(lambda item: quarantine_one(settings, hook, *item), items, fault_name, settle)
     return counts
@@ -125,7 +123,7 @@ class QuarantineOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from salesflow.db import connect
-        from salesflow.pipeline import read_spec
+        from salesflow.run_files import read_spec
 
         settings = load_settings()
         run_id = context["run_id"]
@@ -146,14 +144,13 @@ class QuarantineOperator(BaseOperator):
 
     def _items(
         self, entries: list[LedgerEntry], intake: dict[int, IntakeFile]
-    ) -> list[tuple[LedgerEntry, str, Path | None]]:
-        """The files to quarantine at this stage, each with its reason and its downloaded copy."""
+    ) -> list[tuple[LedgerEntry, str]]:
+        """The files to quarantine at this stage, each with its reason."""
         items = []
         for entry in entries:
-            downloaded = Path(intake[entry.id].local_path) if entry.id in intake else None
             if self.stage == "load":
                 if entry.failed_its_load():
-                    items.append((entry, entry.reason or "", downloaded))
+                    items.append((entry, entry.reason or ""))
                 continue
             file = intake.get(entry.id)
             if file is None or file.accepted:
@@ -164,7 +161,7 @@ class QuarantineOperator(BaseOperator):
                 FileStatus.DUPLICATE,
                 FileStatus.QUARANTINED,
             ):
-                items.append((entry, file.reason or "", downloaded))
+                items.append((entry, file.reason or ""))
         return items
 
     def _validate(self, ledger: FileLedger, entries: list[LedgerEntry], intake: dict[int, IntakeFile]) -> int:

@@ -1,5 +1,6 @@
-"""SparkSubmitOperator with salesflow's settings: JDBC jar, Spark conf, credentials by environment;
-and, when the job dies as a whole, the narrowing that finds the file it dies of (``isolation``)."""
+"""SparkSubmitOperator with salesflow's settings: jars, Spark conf with S3A, credentials by
+environment; and, when the job dies as a whole, the narrowing that finds the file it dies of
+(``isolation``)."""
 
 from __future__ import annotations
 
@@ -72,9 +73,10 @@ def driver_java_options(conf: dict[str, str], input_bytes: int) -> dict[str, str
 class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     """Runs one of ``spark_jobs/`` with the environment's Spark conf and MySQL credentials.
 
-    The job's only argument is the run's spec (``--spec``, written by ``download_files``), found from
-    the run id. The MySQL password reaches the job as an environment variable set in ``execute()``:
-    it is not a template field, so it never lands in rendered fields, the command line or the log.
+    The job's only argument is the run's spec in S3 (``--spec``, written by ``download_files``),
+    found from the run id. The MySQL password and the S3 keys reach the job as environment
+    variables set in ``execute()``: they are not template fields, so they never land in rendered
+    fields, the command line or the log.
     """
 
     def __init__(self, *, application: str, **kwargs: Any) -> None:
@@ -83,7 +85,8 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         self._log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
 
     def execute(self, context: Any) -> None:
-        from salesflow.pipeline import read_spec, recording_failures
+        from salesflow.pipeline import recording_failures
+        from salesflow.run_files import read_spec
 
         settings = load_settings()
         run_id = context["run_id"]
@@ -103,9 +106,13 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     def _prepare(self, settings: Settings, spec: JobSpec) -> None:
         from airflow.providers.mysql.hooks.mysql import MySqlHook
 
+        from salesflow.spark_setup import S3Access, spark_jars
+
         input_bytes = sum(f.size_bytes for f in spec.accepted_files())
-        self.conf = driver_java_options({**settings.spark_conf, **(self.conf or {})}, input_bytes)
-        self.jars = ",".join(filter(None, [settings.jdbc_jar, self.jars]))
+        s3 = S3Access.from_connection()
+        conf = {**settings.spark_conf, **s3.spark_conf(), **(self.conf or {})}
+        self.conf = driver_java_options(conf, input_bytes)
+        self.jars = ",".join(filter(None, [*spark_jars(settings), self.jars]))
         connection = MySqlHook.get_connection(MYSQL_CONN_ID)
         # The jobs import spark_jobs.* and, for the ledger and SQL files, the salesflow package.
         python_path = os.pathsep.join(
@@ -118,6 +125,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
             # Only when set: on a cluster the driver must bind an address the executors can reach.
             **({"SPARK_LOCAL_IP": local_ip} if local_ip else {}),
             "SALESFLOW_JDBC_PASSWORD": connection.password or "",
+            **s3.environment(),
         }
 
     def _pending(self, settings: Settings, spec: JobSpec) -> tuple[list[int], bool]:
@@ -137,9 +145,9 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         """One spark-submit of the job (on ``files`` only, when given); None, or why it died."""
         from airflow.exceptions import AirflowException
 
-        from salesflow.pipeline import spark_spec_path
+        from salesflow.run_files import spec_uri
 
-        self.application_args = ["--spec", str(spark_spec_path(settings, context["run_id"]))]
+        self.application_args = ["--spec", spec_uri(settings, context["run_id"])]
         if files is not None:
             self.application_args += ["--files", ",".join(map(str, files))]
             log.info("transform: the job on %d of the run's files alone: %s", len(files), files)
@@ -201,10 +209,9 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
 def set_aside(settings: Settings, spec: JobSpec, culprits: dict[int, str]) -> None:
     """Files the job dies of alone: QUARANTINED with the error (``load_failed:``, so the load's
     quarantine moves them), and in the run's result for the report."""
-    from salesflow import contracts
     from salesflow.db import connect
     from salesflow.ledger import LOAD_FAILED, FileLedger, FileStatus, StatusMove
-    from salesflow.pipeline import transform_dir
+    from salesflow.run_files import read_transform_result, write_transform_result
 
     keys = {f.file_id: f.object_key for f in spec.files}
     reasons = {file_id: f"{LOAD_FAILED}{error}" for file_id, error in culprits.items()}
@@ -215,9 +222,10 @@ def set_aside(settings: Settings, spec: JobSpec, culprits: dict[int, str]) -> No
         str(i): FileOutcome(object_key=keys[i], status=FileStatus.QUARANTINED.value, reason=reason)
         for i, reason in reasons.items()
     }
-    path = transform_dir(settings, spec.run_id) / "result.json"
-    result = contracts.read(path, TransformResult) if path.exists() else TransformResult(run_id=spec.run_id)
-    contracts.write(path, result.merged(TransformResult(run_id=spec.run_id, files=outcomes)))
+    result = read_transform_result(settings, spec.run_id) or TransformResult(run_id=spec.run_id)
+    write_transform_result(
+        settings, spec.run_id, result.merged(TransformResult(run_id=spec.run_id, files=outcomes))
+    )
     for file_id, reason in reasons.items():
         log.error(
             "file %s (ledger id %d): QUARANTINED, %s; it fails the job alone, the others load without it",

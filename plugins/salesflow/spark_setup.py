@@ -1,0 +1,72 @@
+"""What a salesflow Spark job is started with beside its arguments: its jars, the S3A settings of
+the ``salesflow_s3`` connection, and the environment that carries the credentials.
+
+Spark reads and writes S3 itself (S3A); the driver's own requests (the spec, the result, the load
+CSVs streamed into MySQL) use boto3, which reads the same environment. Keys, when the connection
+has them, travel as environment variables (S3A's and boto3's default credential chains read them),
+never as ``--conf`` values that spark-submit would print; without keys both chains find the
+machine's role (an instance profile, IRSA, a Dataproc service account).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from salesflow.config import AWS_CONN_ID, Settings
+from salesflow.paths import SPARK_JARS_DIR
+
+
+def spark_jars(settings: Settings) -> list[str]:
+    """The JDBC driver and the S3A jars (``scripts/spark_jars.sh``), as paths for ``spark.jars``."""
+    jars = sorted(str(path) for path in SPARK_JARS_DIR.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"no S3A jars in {SPARK_JARS_DIR}: run scripts/bootstrap.sh (make demo does)")
+    return [settings.jdbc_jar, *jars]
+
+
+@dataclass(frozen=True)
+class S3Access:
+    """Where S3 is and who Spark is there, from the ``salesflow_s3`` connection."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+
+    @classmethod
+    def from_connection(cls, conn_id: str = AWS_CONN_ID) -> S3Access:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        config = S3Hook(aws_conn_id=conn_id).conn_config
+        return cls(
+            endpoint_url=config.endpoint_url,
+            region=config.region_name,
+            access_key=config.aws_access_key_id,
+            secret_key=config.aws_secret_access_key,
+            session_token=config.aws_session_token,
+        )
+
+    def spark_conf(self) -> dict[str, str]:
+        """S3A's endpoint settings (no secret): path-style addressing for a local S3 or MinIO."""
+        conf = {}
+        if self.endpoint_url:
+            conf["spark.hadoop.fs.s3a.endpoint"] = self.endpoint_url
+            conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+            if self.endpoint_url.startswith("http://"):
+                conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = "false"
+        if self.region:
+            conf["spark.hadoop.fs.s3a.endpoint.region"] = self.region
+        return conf
+
+    def environment(self) -> dict[str, str]:
+        """The variables the job's JVM (S3A) and Python (boto3) read their credentials from."""
+        pairs = {
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_SESSION_TOKEN": self.session_token,
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
+        return {name: value for name, value in pairs.items() if value}
