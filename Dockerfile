@@ -23,7 +23,22 @@ COPY --chown=airflow:0 requirements.txt /tmp/requirements.txt
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels -r /tmp/requirements.txt
 
 # ---------------------------------------------------------------------------------------------
-# Stage 2: the runtime image.
+# Stage 2: the jars Spark needs beside the wheel to read and write S3 (S3A, the AWS SDK modules,
+# the magic committer's binding), from Maven Central as include/spark/pom.xml pins them.
+# ---------------------------------------------------------------------------------------------
+FROM apache/airflow:3.3.2-python3.11 AS spark-jars
+
+USER root
+RUN mkdir -p /usr/share/man/man1 \
+    && apt-get update \
+    && apt-get install -y --no-install-recommends maven openjdk-17-jdk-headless \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/*
+COPY include/spark/pom.xml /tmp/spark/pom.xml
+RUN mvn -q -B -f /tmp/spark/pom.xml dependency:copy-dependencies -Djars.dir=/tmp/spark-jars
+
+# ---------------------------------------------------------------------------------------------
+# Stage 3: the runtime image.
 # ---------------------------------------------------------------------------------------------
 FROM apache/airflow:3.3.2-python3.11
 
@@ -41,10 +56,10 @@ RUN mkdir -p /usr/share/man/man1 \
     && rm -rf /var/lib/apt/lists/*
 ENV JAVA_HOME=/usr/lib/jvm/java-17
 
-# The run folders and quarantined files. docker-compose mounts one volume here into the Airflow
-# services and the Spark master and worker: the Spark executors read the downloaded files and write
-# their output in the run folder, so it must be the same storage, at the same path, everywhere.
-RUN mkdir -p /srv/salesflow/work /srv/salesflow/error \
+# The local error folder: each task worker's own copy of the files it quarantines (the S3 error
+# prefix is the record). Nothing else of salesflow is on a disk: tasks and Spark share only S3
+# and MySQL.
+RUN mkdir -p /srv/salesflow/error \
     && chown -R airflow:0 /srv/salesflow \
     && chmod -R g+rwX /srv/salesflow
 
@@ -60,6 +75,8 @@ COPY --chown=airflow:0 dags/ /opt/airflow/dags/
 COPY --chown=airflow:0 plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:0 spark_jobs/ /opt/airflow/spark_jobs/
 COPY --chown=airflow:0 include/ /opt/airflow/include/
+# Where salesflow.paths.SPARK_JARS_DIR looks (PROJECT_ROOT/.venv/spark-jars).
+COPY --from=spark-jars --chown=airflow:0 /tmp/spark-jars/ /opt/airflow/.venv/spark-jars/
 
 # salesflow imports the same way in the CLI (python -m salesflow.cli), the Spark jobs and the
 # Spark executors as it does in Airflow, which adds the plugins folder to sys.path itself.

@@ -1,9 +1,16 @@
-"""Measures the bulk-load methods for the fact table on this machine (the README quotes the result).
+"""Measures the ways the facts can reach MySQL with no disk shared by Spark and the driver.
 
     python -m benchmarks.load_methods --rows 1000000
 
 Each method loads the same rows into a fresh copy of the real ``sales`` table (primary key and the
-month index) in a scratch database, which is dropped at the end.
+month index) in a scratch database, dropped at the end, in one transaction (the load's guarantee):
+
+- ``s3_csv_streamed_load_data``: Spark writes the load CSV to S3 (S3A, magic committer) and the
+  driver streams each part into ``LOAD DATA LOCAL INFILE`` through a pipe (what the job does);
+- ``jdbc_staging_then_insert_select``: the executors write a staging table over JDBC (bulk
+  statements, 2 partitions; their own commits), then one transaction moves the rows over.
+
+S3 is a moto server of the measurement's own.
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ from pyspark.sql import functions as F
 
 from benchmarks.common import local_spark, sales_table_ddl
 from benchmarks.services import mysql_login, scratch_database
+from include.local_s3 import MotoServer
 from salesflow.config import load_settings
 from salesflow.db import connect
 from salesflow.sql import render
-from spark_jobs.marts import FACT_COLUMNS
+from spark_jobs.mysql_load import load_csv
 from spark_jobs.transform import FACT_KEY, write_load_csv
 
 
@@ -50,68 +58,59 @@ def facts(spark: SparkSession, rows: int):
     )
 
 
-JDBC_FLAGS = {
-    "spark_jdbc_rewrite_batched_2_partitions": "rewriteBatchedStatements=true",
-    "spark_jdbc_bulk_stmts_2_partitions": "useBulkStmts=true",
-}
-EXECUTEMANY_ROWS = 200_000  # at most; the time is scaled to all rows
 BATCH = 10_000
 
 
-def fresh_table(settings: Any) -> None:
-    """The real ``sales`` table (primary key and month index), empty."""
+def fresh_table(settings: Any, name: str = "sales") -> None:
+    """The real ``sales`` table (primary key and month index), empty, under ``name``."""
     with connect(settings) as conn, conn.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS sales")
-        cursor.execute(sales_table_ddl(settings.tables))
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        ddl = sales_table_ddl(settings.tables)
+        cursor.execute(ddl.replace(f" {settings.tables.sales} (", f" {name} (", 1))
 
 
-def time_load_data(settings: Any, parts: list[Path]) -> float:
+def time_streamed_load(settings: Any, data: DataFrame, folder: str) -> dict[str, float]:
     fresh_table(settings)
+    started = time.perf_counter()
+    parts = write_load_csv(data, f"{folder}/csv", FACT_KEY, whole_files=True)
+    written = time.perf_counter() - started
     with connect(settings) as conn, conn.cursor() as cursor:
-        started = time.perf_counter()
-        for part in parts:
-            cursor.execute(render("load/load_sales.sql", settings.tables), (str(part),))
+        load_csv(cursor, render("load/load_sales.sql", settings.tables), parts)
         conn.commit()
-        return time.perf_counter() - started
+    return {"s3_csv_write": written, "s3_csv_streamed_load_data": time.perf_counter() - started}
 
 
-def time_spark_jdbc(data: DataFrame, settings: Any, flags: str) -> float:
+def time_jdbc_staging(settings: Any, data: DataFrame) -> dict[str, float]:
     fresh_table(settings)
+    fresh_table(settings, "sales_staging")
     login = mysql_login()
     started = time.perf_counter()
     data.repartition(2).write.format("jdbc").mode("append").options(
-        url=f"jdbc:mysql://{login['host']}:{login['port']}/{settings.database}?{flags}",
-        driver=settings.jdbc_driver, dbtable="sales", user=login["user"], password=login["password"],
+        url=f"jdbc:mysql://{login['host']}:{login['port']}/{settings.database}?useBulkStmts=true",
+        driver=settings.jdbc_driver, dbtable="sales_staging", user=login["user"], password=login["password"],
         batchsize=str(BATCH), isolationLevel="READ_COMMITTED",
     ).save()  # fmt: skip
-    return time.perf_counter() - started
-
-
-def time_executemany(settings: Any, data: DataFrame, rows: int) -> float:
-    """``executemany`` in 10,000-row batches of up to EXECUTEMANY_ROWS rows, scaled to `rows`."""
-    fresh_table(settings)
-    values = [tuple(r) for r in data.limit(min(rows, EXECUTEMANY_ROWS)).collect()]
-    placeholders = ", ".join(["%s"] * len(FACT_COLUMNS))
-    statement = f"INSERT INTO sales ({', '.join(FACT_COLUMNS)}) VALUES ({placeholders})"  # noqa: S608
+    written = time.perf_counter() - started
     with connect(settings) as conn, conn.cursor() as cursor:
-        started = time.perf_counter()
-        for start in range(0, len(values), BATCH):
-            cursor.executemany(statement, values[start : start + BATCH])
+        cursor.execute("INSERT INTO sales SELECT * FROM sales_staging")
         conn.commit()
-        return (time.perf_counter() - started) * rows / len(values)
+    return {"jdbc_staging_write": written, "jdbc_staging_then_insert_select": time.perf_counter() - started}
 
 
-def measure(spark: SparkSession, settings: Any, rows: int, folder: Path) -> dict[str, float]:
-    data = facts(spark, rows).cache()
+def measure(spark: SparkSession, settings: Any, rows: int, folder: str) -> dict[str, float]:
+    data = facts(spark, rows).repartition(2, "file_id").cache()
     data.count()
-    started = time.perf_counter()
-    parts = write_load_csv(data, folder / "csv", FACT_KEY)
-    results = {"spark_write_csv_2_parts": time.perf_counter() - started}
-    results["load_data_local_infile"] = time_load_data(settings, parts)
-    for name, flags in JDBC_FLAGS.items():
-        results[name] = time_spark_jdbc(data, settings, flags)
-    results["executemany_10k_batches_scaled"] = time_executemany(settings, data, rows)
-    return results
+    return {**time_streamed_load(settings, data, folder), **time_jdbc_staging(settings, data)}
+
+
+def s3a_session(settings: Any, endpoint: str) -> SparkSession:
+    from salesflow.spark_setup import S3Access, spark_jars
+
+    access = S3Access(endpoint, "us-east-1", "measure", "measure-secret")
+    os.environ.update(access.environment())  # boto3 on the driver, as the operator sets it
+    return local_spark(
+        {**settings.spark_conf, **access.spark_conf(), "spark.jars": ",".join(spark_jars(settings))}
+    )
 
 
 def main() -> int:
@@ -121,12 +120,16 @@ def main() -> int:
     database = f"sf_measure_{os.getpid()}"
     os.environ["SALESFLOW__MYSQL__DATABASE"] = database
     settings = load_settings()
-    spark = local_spark({"spark.jars": settings.jdbc_jar})
-    try:
-        with scratch_database(database), tempfile.TemporaryDirectory() as tmp:
-            results = measure(spark, settings, args.rows, Path(tmp))
-    finally:
-        spark.stop()
+    with tempfile.TemporaryDirectory() as tmp, MotoServer(log_path=Path(tmp) / "moto.log") as moto:
+        spark = s3a_session(settings, moto.endpoint)
+        try:
+            from spark_jobs.object_store import client
+
+            client().create_bucket(Bucket="sf-measure")
+            with scratch_database(database):
+                results = measure(spark, settings, args.rows, "s3a://sf-measure/load")
+        finally:
+            spark.stop()
     print(json.dumps({"rows": args.rows, "seconds": {k: round(v, 1) for k, v in results.items()}}, indent=2))
     return 0
 

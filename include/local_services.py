@@ -1,8 +1,8 @@
-"""The databases of development: MariaDB (the pipeline's MySQL) and PostgreSQL (Airflow's metadata
-DB), from Debian's packages, each run from a folder of the project's, on a free loopback port,
-started and stopped by PID, never by name, never a system-wide instance or its data.
+"""The servers of development: MariaDB (the pipeline's MySQL), PostgreSQL (Airflow's metadata DB) and
+Redis (Celery's broker), from Debian's packages, each run from a folder of the project's, on a free
+loopback port, started and stopped by PID, never by name, never a system-wide instance or its data.
 
-    python -m include.local_services up --dir DIR mysql [postgres]   (scripts/env.sh: salesflow_up)
+    python -m include.local_services up --dir DIR mysql [postgres] [redis]   (salesflow_up)
         starts what is not running yet and prints the shell exports that say where each one is
     python -m include.local_services down --dir DIR                   (salesflow_down)
         stops every server of DIR by the PID it recorded
@@ -12,8 +12,8 @@ started and stopped by PID, never by name, never a system-wide instance or its d
 A folder holds one server's data (``data/``), its log, PID, port and generated password (mode
 0600): a second ``up`` finds a running server and returns at once, or starts the stopped one on
 its previous port when that is still free (another port otherwise) without initialising again.
-A server that is configured elsewhere (``SALESFLOW_MYSQL_HOST``, ``SALESFLOW_AIRFLOW_DB``) is used
-as it is and nothing is started for it.
+A server that is configured elsewhere (``SALESFLOW_MYSQL_HOST``, ``SALESFLOW_AIRFLOW_DB``,
+``SALESFLOW_REDIS_URL``) is used as it is and nothing is started for it.
 """
 
 from __future__ import annotations
@@ -326,9 +326,51 @@ class PostgreSQL(LocalServer):
         return {"SALESFLOW_AIRFLOW_DB": url}
 
 
-SERVERS: dict[str, type[LocalServer]] = {"mysql": MariaDB, "postgres": PostgreSQL}
+class Redis(LocalServer):
+    """Redis as Celery's broker: a generated password (in a 0600 config file, never on a command
+    line), nothing persisted (a broker restarted loses queued messages; Airflow's scheduler
+    requeues tasks it does not hear of)."""
+
+    name = "redis"
+    program = "redis-server"
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "redis.conf"
+
+    def initialise(self) -> None:
+        self.data.mkdir(parents=True)
+        self.config.touch(mode=0o600)
+        self.config.write_text(f'requirepass "{self.password}"\nsave ""\nappendonly no\n')
+
+    def command(self, port: int) -> list[str]:
+        return [
+            _program(self.program),
+            str(self.config),
+            "--bind",
+            HOST,
+            "--port",
+            str(port),
+            "--dir",
+            str(self.data),
+            "--daemonize",
+            "no",
+        ]
+
+    def answers(self, port: int) -> bool:
+        return _tcp_open(port)
+
+    def environment(self) -> dict[str, str]:
+        return {"SALESFLOW_REDIS_URL": f"redis://:{self.password}@{HOST}:{self.port}/0"}
+
+
+SERVERS: dict[str, type[LocalServer]] = {"mysql": MariaDB, "postgres": PostgreSQL, "redis": Redis}
 # A server configured elsewhere by its user: this variable set means "do not start one".
-CONFIGURED_BY = {"mysql": "SALESFLOW_MYSQL_HOST", "postgres": "SALESFLOW_AIRFLOW_DB"}
+CONFIGURED_BY = {
+    "mysql": "SALESFLOW_MYSQL_HOST",
+    "postgres": "SALESFLOW_AIRFLOW_DB",
+    "redis": "SALESFLOW_REDIS_URL",
+}
 
 
 def _tcp_open(port: int) -> bool:

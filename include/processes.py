@@ -63,12 +63,15 @@ def alive(pid: int) -> bool:
 
 def runs_program(pid: int, program: str) -> bool:
     """The process `pid` runs `program` (its executable or first argument has that file name), so a
-    stale PID file never leads to signalling another process."""
+    stale PID file never leads to signalling another process. A server that rewrites its command
+    line as one string (redis-server shows ``/usr/bin/redis-server 127.0.0.1:6379``) is recognised
+    by its first word."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return alive(pid)  # no /proc (not Linux): trust the PID file
-    return any(Path(part.decode(errors="replace")).name == program for part in command[:2])
+    words = [part.decode(errors="replace").split(" ")[0] for part in command[:2]]
+    return any(Path(word).name == program for word in words)
 
 
 def stop_pid(pid: int, program: str, sig: int = signal.SIGTERM, timeout: float = STOP_SECONDS) -> None:

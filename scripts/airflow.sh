@@ -5,10 +5,17 @@
 #                              of its own (include/local_services.py, in the state folder), the moto
 #                              S3 server and the MySQL schema; prints the UI address and the login.
 #   scripts/airflow.sh stop    stops everything it started, by process group and PID.
+#   SALESFLOW_EXECUTOR=celery scripts/airflow.sh start
+#                              the CeleryExecutor layout instead: a Redis broker of its own too,
+#                              each component its own process, task logs in S3 (remote logging);
+#                              then scripts/airflow.sh worker NAME starts a Celery worker in a
+#                              mount namespace of its own (a private /tmp, logs and error folder:
+#                              it sees no other worker's files), scripts/airflow.sh kill-worker NAME
+#                              kills it and everything it started (SIGKILL).
 # Settings: AIRFLOW_PORT (8080), SALESFLOW_S3_PORT (5055), SALESFLOW_AIRFLOW_STATE
 # (var/airflow-stack), SALESFLOW_SERVICES_DIR (the databases' folders; the state folder),
-# SALESFLOW_AIRFLOW_DB (a metadata DB of yours: no PostgreSQL is started) and
-# the usual SALESFLOW_* variables (SALESFLOW_MYSQL_HOST: a MySQL of yours, no MariaDB is started).
+# SALESFLOW_AIRFLOW_DB (a metadata DB of yours: no PostgreSQL is started), SALESFLOW_REDIS_URL (a
+# broker of yours) and the usual SALESFLOW_* variables (SALESFLOW_MYSQL_HOST: a MySQL of yours).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,15 +26,23 @@ case "$state" in /*) ;; *) state=$root/$state ;; esac
 services=${SALESFLOW_SERVICES_DIR:-$state}
 mkdir -p "$state"
 
+# stop_group FILE [SIGNAL]: the process group whose id FILE holds (TERM, then KILL after 30 s).
+stop_group() {
+  local file=$1 signal=${2:-TERM} pgid
+  [ -f "$file" ] || return 0
+  pgid=$(cat "$file")
+  if kill -0 -- "-$pgid" 2>/dev/null; then
+    kill "-$signal" -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
 stop_airflow() {
+  local file
+  for file in "$state"/worker-*.pgid; do [ -e "$file" ] && stop_group "$file"; done
   if [ -f "$state/standalone.pgid" ]; then
-    pgid=$(cat "$state/standalone.pgid")
-    if kill -0 -- "-$pgid" 2>/dev/null; then
-      kill -TERM -- "-$pgid" 2>/dev/null || true
-      for _ in $(seq 1 60); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.5; done
-      kill -KILL -- "-$pgid" 2>/dev/null || true
-    fi
-    rm -f "$state/standalone.pgid"
+    stop_group "$state/standalone.pgid"
     echo "airflow: stopped"
   fi
   scripts/moto.sh stop "$state/moto.pid" >/dev/null
@@ -41,11 +56,28 @@ if [ "$cmd" = "stop" ]; then
   stop_stack
   exit 0
 fi
-[ "$cmd" = "start" ] || { echo "usage: $0 start|stop" >&2; exit 2; }
+if [ "$cmd" = "kill-worker" ]; then
+  # As a machine that dies: SIGKILL to every process of the worker's mount namespace (its tasks
+  # and the Spark jobs they started included), then its namespace is gone with its files.
+  pidfile="$state/worker-${2:?usage: $0 kill-worker NAME}.pgid"
+  [ -f "$pidfile" ] || exit 0
+  namespace=$(readlink "/proc/$(cat "$pidfile")/ns/mnt" 2>/dev/null || true)
+  if [ -n "$namespace" ]; then
+    for process in /proc/[0-9]*; do
+      if [ "$(readlink "$process/ns/mnt" 2>/dev/null)" = "$namespace" ]; then
+        kill -KILL "${process#/proc/}" 2>/dev/null || true
+      fi
+    done
+  fi
+  stop_group "$pidfile" KILL
+  exit 0
+fi
+case "$cmd" in start|worker) ;; *) echo "usage: $0 start|stop|worker NAME|kill-worker NAME" >&2; exit 2 ;; esac
 
-scripts/bootstrap.sh
+[ "$cmd" = "worker" ] || scripts/bootstrap.sh
 source scripts/env.sh
 port=${AIRFLOW_PORT:-8080}
+executor=${SALESFLOW_EXECUTOR:-local}
 export AIRFLOW_HOME="$state/home"
 export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 # 2 cores: the default parallelism of 32 would fork 32 workers.
@@ -61,13 +93,54 @@ mkdir -p "$AIRFLOW_HOME"
 umask 077
 [ -f "$state/fernet.key" ] || python -m salesflow.crypto genkey >"$state/fernet.key"
 export AIRFLOW__CORE__FERNET_KEY="$(cat "$state/fernet.key")"
+# Every component signs and checks the task tokens with one secret (standalone shares it itself).
+[ -f "$state/jwt.secret" ] || python -c 'import secrets; print(secrets.token_urlsafe(48))' >"$state/jwt.secret"
+export AIRFLOW__API_AUTH__JWT_SECRET="$(cat "$state/jwt.secret")"
 [ -f "$state/passwords.json" ] || python -c 'import json,secrets; print(json.dumps({"admin": secrets.token_urlsafe(12)}))' >"$state/passwords.json"
 umask 022
 
-[ -n "${SALESFLOW_AIRFLOW_DB:-}" ] || scripts/apt.sh postgresql
-stop_airflow >/dev/null 2>&1 || true
-salesflow_up "$services" mysql postgres || { stop_stack; exit 3; }
+servers=(mysql postgres)
+if [ "$executor" = "celery" ]; then
+  servers+=(redis)
+  [ -n "${SALESFLOW_REDIS_URL:-}" ] || [ "$cmd" = "worker" ] || scripts/apt.sh redis-server
+fi
+[ -n "${SALESFLOW_AIRFLOW_DB:-}" ] || [ "$cmd" = "worker" ] || scripts/apt.sh postgresql
+[ "$cmd" = "worker" ] || stop_airflow >/dev/null 2>&1 || true
+salesflow_up "$services" "${servers[@]}" || { stop_stack; exit 3; }
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$SALESFLOW_AIRFLOW_DB"
+if [ "$executor" = "celery" ]; then
+  export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+  export AIRFLOW__CELERY__BROKER_URL="$SALESFLOW_REDIS_URL"
+  export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql://${SALESFLOW_AIRFLOW_DB#*://}"
+  export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$port/execution/"
+  # Task logs go to the bucket when a task ends, so the UI and the REST API serve them after the
+  # worker that ran it is gone.
+  bucket=$(AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -c 'from salesflow.config import load_settings; print(load_settings().bucket)')
+  export AIRFLOW__LOGGING__REMOTE_LOGGING=True
+  export AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER="s3://$bucket/airflow-task-logs"
+  export AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID=salesflow_s3
+fi
+
+if [ "$cmd" = "worker" ]; then
+  # A worker as on a machine of its own (root: unshare): a mount namespace where /tmp, Airflow's
+  # log folder and the error folder are empty tmpfs of its own, so it shares nothing on disk with
+  # another worker (the project and its .venv are read where they are), and a host name of its own
+  # (a UTS namespace), which Airflow records as the task's host. Its task logs reach the UI through
+  # S3 (remote logging), so it serves none itself.
+  name=${2:?usage: $0 worker NAME}
+  error_dir=$(AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -c 'from salesflow.config import load_settings; print(load_settings().error_dir)')
+  mkdir -p "$AIRFLOW_HOME/logs" "$error_dir"
+  stop_group "$state/worker-$name.pgid" KILL
+  export AIRFLOW__CORE__HOSTNAME_CALLABLE=socket.gethostname
+  setsid unshare --mount --uts --propagation private bash -c '
+    hostname "$3"
+    for folder in /tmp "$1" "$2"; do mount -t tmpfs -o mode=1777 "salesflow-$3" "$folder"; done
+    exec airflow celery worker --hostname "$3@$3" --concurrency 1 --queues default --skip-serve-logs
+  ' worker "$AIRFLOW_HOME/logs" "$error_dir" "$name" >"$state/worker-$name.log" 2>&1 < /dev/null &
+  echo $! >"$state/worker-$name.pgid"
+  echo "airflow: worker $name started (log $state/worker-$name.log)"
+  exit 0
+fi
 python -m salesflow.cli check-mysql >/dev/null || { stop_stack; exit 3; }
 scripts/moto.sh start "$SALESFLOW_S3_PORT" "$state/moto.pid"
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli init-db
@@ -76,7 +149,13 @@ echo "airflow: migrating the metadata DB"
 airflow db migrate >"$state/migrate.log" 2>&1 || { echo "airflow: db migrate failed, see $state/migrate.log" >&2; stop_stack; exit 1; }
 
 # Its own session and process group: stopping the group stops the scheduler's workers too.
-setsid airflow standalone >"$state/standalone.log" 2>&1 < /dev/null &
+if [ "$executor" = "celery" ]; then
+  # standalone forces the LocalExecutor: the components one by one, in one process group.
+  setsid bash -c 'airflow api-server & airflow scheduler & airflow dag-processor & airflow triggerer & wait' \
+    >"$state/standalone.log" 2>&1 < /dev/null &
+else
+  setsid airflow standalone >"$state/standalone.log" 2>&1 < /dev/null &
+fi
 echo $! >"$state/standalone.pgid"
 echo "airflow: starting (log $state/standalone.log)"
 for _ in $(seq 1 180); do

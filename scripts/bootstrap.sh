@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# MariaDB's server too: every command but `make lint` runs its own (include/local_services.py).
-packages=(libmariadb-java libmariadb-dev pkg-config mariadb-client mariadb-server)
+# MariaDB's server too: every command but `make lint` runs its own (include/local_services.py);
+# Redis for the CeleryExecutor layout (SALESFLOW_EXECUTOR=celery scripts/airflow.sh, tests/celery).
+packages=(libmariadb-java libmariadb-dev pkg-config mariadb-client mariadb-server redis-server)
 command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
 scripts/apt.sh "${packages[@]}"
 

@@ -52,7 +52,6 @@ MINIO_DEFAULT_PORT = 9000
 MYSQL_DEFAULT_PORT = 3306
 # What compose may decide for salesflow; every other setting comes from include/config/<env>.yaml.
 STACK_OVERRIDES = {
-    ("local", "work_root"),
     ("local", "error_dir"),
     ("mysql", "database"),
     ("storage", "bucket"),
@@ -441,26 +440,24 @@ def test_database_is_the_one_the_mysql_service_creates(services, settings):
     assert "salesflow.cli" in init_words and init_words[init_words.index("salesflow.cli") + 1] == "init-db"
 
 
-def test_work_and_error_folders_are_one_volume_shared_by_airflow_and_spark(compose, services, settings):
-    folders = {
-        "work_root": container_path(settings.work_root),
-        "error_dir": container_path(settings.error_dir),
-    }
-    for label, folder in folders.items():
-        assert folder.is_absolute()
-        seen = set()
-        for name in (*AIRFLOW_SERVICES, "spark-master", "spark-worker"):
-            holding = [
-                (source, target, read_only)
-                for source, target, read_only in mounts(services[name])
-                if folder.is_relative_to(PurePosixPath(target))
-            ]
-            assert holding, f"{label} {folder} is not on a volume of {name}"
-            source, target, read_only = max(holding, key=lambda mount: len(mount[1]))
-            assert not read_only, f"{name} mounts {target} read-only"
-            seen.add((source, target))
-        assert len(seen) == 1, f"{label} is on different volumes or paths: {sorted(seen)}"
-        source = seen.pop()[0]
+def test_spark_shares_no_volume_with_airflow(services):
+    """Spark reads and writes S3 itself: no folder of a task is a folder of Spark's."""
+    for name in ("spark-master", "spark-worker"):
+        assert mounts(services[name]) == [], f"{name} mounts {mounts(services[name])}"
+
+
+def test_the_error_folder_is_on_a_writable_volume_of_the_services_that_run_tasks(compose, services, settings):
+    folder = container_path(settings.error_dir)
+    assert folder.is_absolute()
+    for name in ("airflow-scheduler",):  # LocalExecutor: the scheduler runs the tasks
+        holding = [
+            (source, target, read_only)
+            for source, target, read_only in mounts(services[name])
+            if folder.is_relative_to(PurePosixPath(target))
+        ]
+        assert holding, f"{folder} is not on a volume of {name}"
+        source, target, read_only = max(holding, key=lambda mount: len(mount[1]))
+        assert not read_only, f"{name} mounts {target} read-only"
         assert source in (compose.get("volumes") or {}), f"{source} is not a named volume"
 
 

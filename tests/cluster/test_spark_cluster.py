@@ -51,8 +51,10 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def spark_cluster(tmp_path_factory) -> Iterator[Cluster]:
-    """A master and one worker on free loopback ports; stopped by PID at the end, pass or fail."""
+def spark_cluster(tmp_path_factory, s3_endpoint) -> Iterator[Cluster]:
+    """A master and one worker on free loopback ports; stopped by PID at the end, pass or fail. The
+    worker starts with the S3 keys in its environment (its executors inherit it; a cloud cluster
+    has a role instead)."""
     master_port, ui_port, worker_ui_port = free_ports(3)
     state_dir = tmp_path_factory.mktemp("spark-cluster")
     env = {

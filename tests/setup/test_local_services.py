@@ -1,4 +1,5 @@
-"""Issue 20: the project's own servers (include/local_services.py), in folders of a test's own."""
+"""Issues 20 and 22: the project's own servers (include/local_services.py), in folders of a test's
+own."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import subprocess
 import time
 
 import pymysql
+import redis
 
-from include.local_services import MariaDB
+from include.local_services import MariaDB, Redis
 from include.processes import HOST, alive
 
 
@@ -49,3 +51,24 @@ def test_a_taken_port_is_left_alone_and_a_stale_pid_is_never_signalled(tmp_path)
         finally:
             stranger.kill()
             server.down()
+
+
+def test_redis_answers_only_with_its_password_and_is_stopped_by_its_pid(tmp_path):
+    """Celery's broker: redis-server shows itself as one string; it is still found by its PID."""
+    server = Redis(tmp_path / "redis")
+    assert server.up() is True
+    pid, port = server.running_pid(), server.port
+    try:
+        assert pid is not None and server.up() is False
+        assert redis.Redis(host=HOST, port=port, password=server.password).ping() is True
+        try:
+            redis.Redis(host=HOST, port=port).ping()
+            refused = False
+        except redis.exceptions.AuthenticationError:
+            refused = True
+        assert refused
+        assert server.environment()["SALESFLOW_REDIS_URL"] == f"redis://:{server.password}@{HOST}:{port}/0"
+        assert (tmp_path / "redis" / "redis.conf").stat().st_mode & 0o777 == 0o600
+    finally:
+        server.down()
+    assert not alive(pid) and server.running_pid() is None

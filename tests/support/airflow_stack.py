@@ -46,6 +46,15 @@ class Stack:
     password: str
     settings: Any
     state: Path
+    env: dict[str, str]
+
+    def start_worker(self, name: str) -> None:
+        """A Celery worker in a mount and UTS namespace of its own (``airflow.sh worker``)."""
+        subprocess.run([SCRIPT, "worker", name], env=self.env, check=True, timeout=120)
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL to every process of the worker's namespace, as a machine that dies."""
+        subprocess.run([SCRIPT, "kill-worker", name], env=self.env, check=True, timeout=60)
 
 
 def stack_environment(state: Path, services: Path, tag: str, port: int, s3_port: int) -> dict[str, str]:
@@ -65,12 +74,18 @@ def stack_environment(state: Path, services: Path, tag: str, port: int, s3_port:
     for name in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_SALESFLOW_S3"):
         env.pop(name, None)
     env.pop("SALESFLOW_S3_ENDPOINT", None)
+    for name in [name for name in env if name.startswith("AWS_")]:  # the session's S3, not the stack's
+        env.pop(name)
     return env
 
 
 @contextmanager
-def airflow_stack(state: Path) -> Iterator[Stack]:
-    """Starts the stack; this process then talks to the same bucket, database and S3 server."""
+def airflow_stack(state: Path, extra: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Starts the stack; this process then talks to the same bucket, database and S3 server.
+
+    ``extra``: more environment for every component (``SALESFLOW_EXECUTOR=celery`` for the Celery
+    layout; its workers are started with ``Stack.start_worker``).
+    """
     from salesflow.config import load_settings
 
     tag = uuid.uuid4().hex[:6]
@@ -78,7 +93,7 @@ def airflow_stack(state: Path) -> Iterator[Stack]:
     # PostgreSQL runs as the postgres user, which pytest's own 0700 folders keep out.
     services = Path(tempfile.mkdtemp(prefix=f"sf-stack-{tag}-"))
     services.chmod(0o711)
-    env = stack_environment(state, services, tag, port, s3_port)
+    env = {**stack_environment(state, services, tag, port, s3_port), **(extra or {})}
     shared = ("SALESFLOW__STORAGE__BUCKET", "SALESFLOW__MYSQL__DATABASE", "SALESFLOW__LOCAL__ERROR_DIR")
     saved = {key: os.environ.get(key) for key in (*shared, "AIRFLOW_CONN_SALESFLOW_S3")}
     try:
@@ -93,7 +108,7 @@ def airflow_stack(state: Path) -> Iterator[Stack]:
             }
         )
         password = json.loads((state / "passwords.json").read_text())["admin"]
-        yield Stack(f"http://127.0.0.1:{port}", password, load_settings(), state)
+        yield Stack(f"http://127.0.0.1:{port}", password, load_settings(), state, env)
     finally:
         subprocess.run([SCRIPT, "stop"], env=env, check=False, timeout=120)
         for key, value in saved.items():
@@ -150,6 +165,29 @@ class Api:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(2)
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict]:
+        quoted = urllib.request.quote(run_id, safe="")
+        instances = self.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances")["task_instances"]
+        return {ti["task_id"]: ti for ti in instances}
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """A task try's log as the API serves it (from remote storage once the try is over)."""
+        quoted = urllib.request.quote(run_id, safe="")
+        path = f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+        return json.dumps(self.call("GET", path)["content"])
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = RUN_TIMEOUT_SECONDS) -> dict:
+        """Waits until the run is neither queued nor running; the run."""
+        deadline = time.monotonic() + timeout
+        quoted = urllib.request.quote(run_id, safe="")
+        while True:
+            run = self.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}")
+            if run["state"] not in ("queued", "running"):
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {run['state']} after {timeout} s")
+            time.sleep(3)
 
     def runs(self, dag_id: str) -> list[dict]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
