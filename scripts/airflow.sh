@@ -111,7 +111,7 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="$SALESFLOW_AIRFLOW_DB"
 if [ "$executor" = "celery" ]; then
   export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
   export AIRFLOW__CELERY__BROKER_URL="$SALESFLOW_REDIS_URL"
-  export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql://${SALESFLOW_AIRFLOW_DB#*://}"
+  export AIRFLOW__CELERY__RESULT_BACKEND="db+postgresql+psycopg2://${SALESFLOW_AIRFLOW_DB#*://}"
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$port/execution/"
   # Task logs go to the bucket when a task ends, so the UI and the REST API serve them after the
   # worker that ran it is gone.
@@ -135,11 +135,23 @@ if [ "$cmd" = "worker" ]; then
   setsid unshare --mount --uts --propagation private bash -c '
     hostname "$3"
     for folder in /tmp "$1" "$2"; do mount -t tmpfs -o mode=1777 "salesflow-$3" "$folder"; done
-    exec airflow celery worker --hostname "$3@$3" --concurrency 1 --queues default --skip-serve-logs
+    # Its name resolves, as a machine'"'"'s own does (the JVM asks for it): /etc/hosts plus the name,
+    # seen only in this namespace.
+    { cat /etc/hosts; echo "127.0.1.1 $3"; } >/tmp/.hosts && mount --bind /tmp/.hosts /etc/hosts
+    exec airflow celery worker --celery-hostname "$3@$3" --concurrency 1 --queues default --skip-serve-logs
   ' worker "$AIRFLOW_HOME/logs" "$error_dir" "$name" >"$state/worker-$name.log" 2>&1 < /dev/null &
   echo $! >"$state/worker-$name.pgid"
-  echo "airflow: worker $name started (log $state/worker-$name.log)"
-  exit 0
+  for _ in $(seq 1 120); do
+    if grep -q "$name@$name ready" "$state/worker-$name.log" 2>/dev/null; then
+      echo "airflow: worker $name ready (log $state/worker-$name.log)"
+      exit 0
+    fi
+    kill -0 "$(cat "$state/worker-$name.pgid")" 2>/dev/null || break
+    sleep 1
+  done
+  echo "airflow: worker $name did not come up, see $state/worker-$name.log" >&2
+  tail -n 5 "$state/worker-$name.log" >&2
+  exit 1
 fi
 python -m salesflow.cli check-mysql >/dev/null || { stop_stack; exit 3; }
 scripts/moto.sh start "$SALESFLOW_S3_PORT" "$state/moto.pid"

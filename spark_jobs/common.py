@@ -53,8 +53,8 @@ def run_job(app_name: str, description: str, run: Callable[[SparkSession, JobSpe
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     spec = loads(object_store.read_bytes(args.spec), JobSpec)
-    if args.files:
-        only = {int(file_id) for file_id in args.files.split(",")}
+    if args.files is not None:  # "" is no file: the job on nothing (a probe of its environment)
+        only = {int(file_id) for file_id in args.files.split(",") if file_id}
         spec = dataclasses.replace(spec, files=[f for f in spec.files if f.file_id in only])
     spark = build_session(app_name)
     try:

@@ -1,4 +1,5 @@
-"""The Spark operator's driver options: the class-data-sharing archive, and the compiler by size."""
+"""The Spark operator: its driver options (the class-data-sharing archive, the compiler by size), and
+whom it blames when its job dies."""
 
 from __future__ import annotations
 
@@ -21,3 +22,43 @@ def test_small_inputs_compile_quickly_and_big_ones_fully(monkeypatch, tmp_path):
 def test_without_an_archive_the_driver_starts_without_one(monkeypatch, tmp_path):
     monkeypatch.setattr(spark, "SPARK_CDS_ARCHIVE", tmp_path / "missing.jsa")
     assert driver_java_options({}, 10**10) == {}
+
+
+class ScriptedJobs(spark.SalesflowSparkSubmitOperator):
+    """The operator with spark-submit replaced by a script: which file sets die, and how."""
+
+    def __init__(self, *, dies, **kwargs) -> None:
+        super().__init__(task_id="transform_and_load", application="transform.py", **kwargs)
+        self.dies = dies
+        self.submitted: list[list[int] | None] = []
+
+    def _submit(self, settings, context, files):
+        self.submitted.append(files)
+        return self.dies(files)
+
+    def _failure(self, settings, error):  # every service answers
+        return spark.SparkJobFailedError(error)
+
+
+def test_a_job_that_dies_with_no_file_too_blames_no_file(monkeypatch):
+    """A host name that does not resolve kills every job at its start: an outage, not the files."""
+    set_aside = []
+    monkeypatch.setattr(spark, "set_aside", lambda *args: set_aside.append(args))
+    operator = ScriptedJobs(dies=lambda files: "java.net.UnknownHostException: alpha")
+    try:
+        operator._narrow(None, {}, None, [1, 2, 3])
+        raised = None
+    except spark.ServiceOutageError as error:
+        raised = str(error)
+    assert raised is not None and raised.startswith(spark.OUTAGE) and "UnknownHostException" in raised
+    assert operator.submitted == [None, []]  # the batch whole once more, then the job on no file
+    assert set_aside == []
+
+
+def test_a_job_that_runs_with_no_file_narrows_to_the_file_it_dies_of(monkeypatch):
+    set_aside = []
+    monkeypatch.setattr(spark, "set_aside", lambda settings, spec, culprits: set_aside.append(culprits))
+    operator = ScriptedJobs(dies=lambda files: "OutOfMemoryError" if files is None or 2 in files else None)
+    operator._narrow(None, {}, None, [1, 2, 3])
+    assert operator.submitted[:2] == [None, []]
+    assert set_aside == [{2: "OutOfMemoryError"}]

@@ -151,6 +151,8 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         if files is not None:
             self.application_args += ["--files", ",".join(map(str, files))]
             log.info("transform: the job on %d of the run's files alone: %s", len(files), files)
+            if not files:
+                log.info("transform: (no file: does the job itself start and end?)")
         self._hook = None  # a hook per submit: it takes the arguments when it is made
         self._log_tail.clear()
         try:
@@ -200,6 +202,10 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         )
         if (error := run(None)) is None:
             return
+        # A job on no file at all that dies too is the environment's fault (a host name that does
+        # not resolve, a missing jar): no file is set aside for it, and no attempt is counted.
+        if (probe := self._submit(settings, context, [])) is not None:
+            raise ServiceOutageError(f"{OUTAGE} the Spark job dies with no file to read too: {probe}")
         log.warning("transform: the job died again (%s); narrowing the batch", error)
         culprits = narrow(pending, run)
         if culprits:
