@@ -43,8 +43,11 @@ AIRFLOW_SERVICES = (
     "airflow-apiserver",
     "airflow-scheduler",
     "airflow-dag-processor",
+    "airflow-worker",
     "airflow-triggerer",
 )
+# The service that runs the tasks (CeleryExecutor), so also the Spark jobs' driver.
+TASK_RUNNER = "airflow-worker"
 SPARK_MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 SPARK_WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 SPARK_MASTER_DEFAULT_PORT = 7077
@@ -326,7 +329,7 @@ def test_every_airflow_service_gets_the_common_image_environment_and_volumes(com
         assert not missing, f"{name} lacks or changes the common environment: {sorted(missing)}"
         assert (service.get("image"), service.get("build")) == (common.get("image"), common.get("build"))
         assert set(mounts(common)) <= set(mounts(service)), f"{name} lacks the common volumes"
-    assert common_env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert common_env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     build = common.get("build") or {}
     assert (build.get("context"), build.get("dockerfile", "Dockerfile")) == (".", DOCKERFILE.name)
 
@@ -394,19 +397,41 @@ def test_spark_connection_is_the_spark_master_the_worker_joins(services, compose
     worker = command_words(services["spark-worker"])
     assert SPARK_WORKER_CLASS in worker
     assert worker[worker.index(SPARK_WORKER_CLASS) + 1] == resolved["master"]
-    # Client mode: the driver runs in the task, on the scheduler (LocalExecutor).
+    # Client mode: the driver runs in the task, on the Celery worker.
     assert resolved["deploy_mode"] in (None, "client")
 
 
 def test_spark_driver_advertises_a_name_the_executors_reach(services):
     """The operator pins SPARK_LOCAL_IP to 127.0.0.1 unless set: the driver must name itself."""
-    scheduler = services["airflow-scheduler"]
-    env = environment(scheduler)
+    worker = services[TASK_RUNNER]
+    env = environment(worker)
     local_ip = env.get("SPARK_LOCAL_IP", "127.0.0.1")
     if local_ip.startswith("127."):
-        assert env.get("SPARK_LOCAL_HOSTNAME") in ("airflow-scheduler", scheduler.get("hostname")), (
-            "SPARK_LOCAL_HOSTNAME must be a name spark-worker resolves to the scheduler"
+        assert env.get("SPARK_LOCAL_HOSTNAME") in (TASK_RUNNER, worker.get("hostname")), (
+            "SPARK_LOCAL_HOSTNAME must be a name spark-worker resolves to the task's worker"
         )
+
+
+def test_celery_uses_the_redis_service_and_the_metadata_database(services, common_env):
+    broker = urlsplit(common_env["AIRFLOW__CELERY__BROKER_URL"])
+    assert (
+        broker.scheme == "redis"
+        and broker.hostname in services
+        and "redis" in services[broker.hostname]["image"]
+    )
+    backend = urlsplit(common_env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"))
+    assert backend.hostname == urlsplit(common_env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).hostname
+    assert "celery" in command_words(services[TASK_RUNNER]) and "worker" in command_words(
+        services[TASK_RUNNER]
+    )
+
+
+def test_task_logs_go_to_the_bucket_through_the_s3_connection(common_env, settings):
+    """A task's log outlives its worker: the UI reads it from MinIO."""
+    assert common_env["AIRFLOW__LOGGING__REMOTE_LOGGING"].lower() == "true"
+    assert common_env["AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID"] == salesflow_config.AWS_CONN_ID
+    folder = urlsplit(common_env["AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER"])
+    assert (folder.scheme, folder.hostname) == ("s3", settings.bucket)
 
 
 def test_settings_are_the_config_file_plus_the_stacks_overrides(common_env, settings):
@@ -449,7 +474,7 @@ def test_spark_shares_no_volume_with_airflow(services):
 def test_the_error_folder_is_on_a_writable_volume_of_the_services_that_run_tasks(compose, services, settings):
     folder = container_path(settings.error_dir)
     assert folder.is_absolute()
-    for name in ("airflow-scheduler",):  # LocalExecutor: the scheduler runs the tasks
+    for name in (TASK_RUNNER,):
         holding = [
             (source, target, read_only)
             for source, target, read_only in mounts(services[name])
@@ -502,8 +527,8 @@ def test_services_start_after_what_they_use(services, common_env, compose_connec
             assert depends_on(services[name]).get("airflow-init", {}).get("condition") == (
                 "service_completed_successfully"
             )
-    # The scheduler runs the tasks (LocalExecutor); the triggerer runs the deferred S3 sensor.
-    assert {s3.hostname, mysql, master, "spark-worker"} <= closure(services, "airflow-scheduler")
+    # The worker runs the tasks; the triggerer runs the deferred S3 sensor.
+    assert {s3.hostname, mysql, master, "spark-worker", "redis"} <= closure(services, TASK_RUNNER)
     assert s3.hostname in closure(services, "airflow-triggerer")
     for name, service in services.items():
         if "salesflow.cli" in command_words(service):
@@ -566,7 +591,7 @@ def image_environment() -> dict[str, str]:
 
 
 def test_environment_and_variables_the_dag_reads_are_provided(services, common_env):
-    provided = {**image_environment(), **environment(services["airflow-scheduler"])}
+    provided = {**image_environment(), **environment(services[TASK_RUNNER])}
     for source in [*DAGS_DIR.rglob("*.py"), *PLUGINS_DIR.rglob("*.py")]:
         env_reads, variables = _required_reads(ast.parse(source.read_text()))
         for name in env_reads:
