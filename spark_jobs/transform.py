@@ -50,9 +50,10 @@ from salesflow.contracts import (
     loads,
 )
 from salesflow.faults import fault_point
-from salesflow.ledger import LOAD_FAILED, FileLedger, FileStatus, StatusMove
+from salesflow.ledger import LOAD_FAILED, FileLedger, StatusMove
 from salesflow.months import add_months, month_range, shifted
 from salesflow.sql import named_lock, render
+from salesflow.statuses import FileStatus
 from spark_jobs import marts, mysql_load, object_store
 from spark_jobs.analytics import RFM_WINDOW_MONTHS, customer_segments, sales_comparison
 from spark_jobs.common import read_jdbc_table, run_job

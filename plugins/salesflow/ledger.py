@@ -24,12 +24,12 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from salesflow.config import Tables
 from salesflow.isolation import OUTAGE
 from salesflow.sql import named_lock, render
+from salesflow.statuses import FileStatus
 from salesflow.storage import ObjectVersion
 
 log = logging.getLogger(__name__)
@@ -41,18 +41,6 @@ CLAIM_BATCH = 1000  # rows per INSERT and per UPDATE: no MySQL round trip per fi
 NAMED_LOCK_TIMEOUT_SECONDS = 300
 
 
-class FileStatus(StrEnum):
-    CLAIMED = "CLAIMED"
-    VALIDATED = "VALIDATED"
-    LOADED = "LOADED"
-    QUARANTINED = "QUARANTINED"
-    DUPLICATE = "DUPLICATE"
-    FAILED = "FAILED"
-    SUPERSEDED = "SUPERSEDED"
-
-
-# A version a run holds and has not settled yet.
-IN_FLIGHT = (FileStatus.CLAIMED, FileStatus.VALIDATED)
 # The reason of a version the load set aside (spark_jobs/transform.py): it goes to the error prefix.
 LOAD_FAILED = "load_failed:"
 

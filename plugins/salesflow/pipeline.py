@@ -22,7 +22,7 @@ from salesflow.contracts import IntakeFile, JdbcTarget, JobSpec, TransformResult
 from salesflow.db import connect, mysql_hook
 from salesflow.faults import fault_point
 from salesflow.intake import EXTENSIONS, ContentInspector, FileVerdict, file_format, judge
-from salesflow.ledger import IN_FLIGHT, FileLedger, FileStatus, LedgerEntry, StatusMove
+from salesflow.ledger import FileLedger, LedgerEntry, StatusMove
 from salesflow.paths import rebase_key, relative_key
 from salesflow.run_files import (
     earlier_spec,
@@ -34,6 +34,7 @@ from salesflow.run_files import (
     staged_key,
     write_spec,
 )
+from salesflow.statuses import IN_FLIGHT, FileStatus
 from salesflow.storage import (
     ObjectChangedError,
     ObjectVersion,

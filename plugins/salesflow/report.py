@@ -11,9 +11,10 @@ from salesflow.config import Settings
 from salesflow.contracts import TransformResult
 from salesflow.db import connect
 from salesflow.faults import fault_point
-from salesflow.ledger import IN_FLIGHT, FileLedger, FileStatus, LedgerEntry
+from salesflow.ledger import FileLedger, LedgerEntry
 from salesflow.paths import sanitize_name
 from salesflow.run_files import read_spec, read_transform_result
+from salesflow.statuses import IN_FLIGHT, FileStatus
 from salesflow.storage import s3_hook
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,9 @@ from salesflow.config import Settings
 from salesflow.contracts import JobSpec, TransformResult
 from salesflow.db import connect
 from salesflow.intake import EXTENSIONS
-from salesflow.ledger import IN_FLIGHT, FileLedger, FileStatus, LedgerEntry
+from salesflow.ledger import FileLedger, LedgerEntry
 from salesflow.paths import sanitize_name
+from salesflow.statuses import IN_FLIGHT, FileStatus
 from salesflow.storage import list_versions, read_object, s3_hook
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """SQL lives in ``include/sql``; this module loads it and fills in table names.
 
-Table names come from the config, so statements name them as ``{ledger}``, ``{sales}`` and so on.
+Table names come from the config, so statements name them as ``{ledger}``, ``{sales}`` and so on;
+file statuses come from ``statuses.FileStatus`` (``{status_loaded}`` is ``'LOADED'``).
 Only identifiers that match a strict pattern are substituted; values always travel as DB-API
 parameters (``%s``), never through string formatting.
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from salesflow.config import Tables
 from salesflow.paths import SQL_DIR
+from salesflow.statuses import sql_literals
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ def render(
     its own values, on MySQL and MariaDB alike; the statement names the columns).
     """
     names: dict[str, str] = {key: identifier(value) for key, value in asdict(tables).items()}
+    names.update(sql_literals())
     names.update({key: identifier(value) for key, value in (identifiers or {}).items()})
     for name, count in (value_lists or {}).items():
         if count < 1:

@@ -11,10 +11,10 @@ from salesflow.ledger import (
     CLAIM_BATCH,
     TEXT_LIMIT,
     FileLedger,
-    FileStatus,
     LedgerTransitionError,
     StatusMove,
 )
+from salesflow.statuses import FileStatus
 from salesflow.storage import ObjectVersion
 from tests.support.services import mysql_connection
 
@@ -316,3 +316,20 @@ def test_batched_contents_hand_failed_bytes_to_the_first_new_entry(ledger):
     )
     (still_failed,) = ledger.get([failed.id])
     assert still_failed.status == FileStatus.FAILED
+
+
+def test_sql_files_take_the_statuses_from_the_enum():
+    """A status is written once (``statuses.FileStatus``): no SQL file spells one out."""
+    import re
+
+    from salesflow.config import load_settings
+    from salesflow.paths import SQL_DIR
+    from salesflow.sql import render
+    from salesflow.statuses import FileStatus
+
+    spelled = re.compile(r"'(" + "|".join(FileStatus) + r")'")
+    files = sorted(SQL_DIR.rglob("*.sql"))
+    assert [f.relative_to(SQL_DIR).as_posix() for f in files if spelled.search(f.read_text())] == []
+    tables = load_settings().tables
+    assert "status IN ('CLAIMED', 'VALIDATED')" in render("ledger/record_error.sql", tables)
+    assert "'SUPERSEDED'" in render("ledger/superseded_of_keys.sql", tables, value_lists={"object_keys": 1})

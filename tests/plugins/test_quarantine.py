@@ -8,9 +8,10 @@ from datetime import date
 
 from include.sample_data.generate import HEADER
 from salesflow.db import connect
-from salesflow.ledger import FileLedger, FileStatus, StatusMove
+from salesflow.ledger import FileLedger, StatusMove
 from salesflow.operators.quarantine import QuarantineOperator
 from salesflow.pipeline import claim_new_files, download_claimed_files
+from salesflow.statuses import FileStatus
 from salesflow.storage import s3_hook
 
 RUN_ID = "manual__2024-06-01T00:00:00+00:00"

@@ -3,5 +3,5 @@ SELECT id, bucket, object_key, etag, size_bytes, sha256, status, run_id, attempt
        rows_read, rows_loaded, rows_rejected, reason, duplicate_of, landed_at,
        last_error, claimed_at
 FROM {ledger}
-WHERE bucket = %s AND status IN ('CLAIMED', 'VALIDATED') AND run_id <> %s
+WHERE bucket = %s AND status IN ({status_claimed}, {status_validated}) AND run_id <> %s
 ORDER BY id

@@ -3,4 +3,4 @@
 SELECT old.id, old.object_key
 FROM {ledger} AS old
 JOIN {ledger} AS new ON new.bucket = old.bucket AND new.object_key = old.object_key
-WHERE new.id IN ({file_ids}) AND old.status = 'LOADED' AND old.id < new.id
+WHERE new.id IN ({file_ids}) AND old.status = {status_loaded} AND old.id < new.id

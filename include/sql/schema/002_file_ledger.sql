@@ -57,7 +57,7 @@ SELECT
     object_key AS file_name,
     bucket,
     status AS ledger_status,
-    IF(status IN ('CLAIMED', 'VALIDATED'), 'A', 'I') AS status,
+    IF(status IN ({status_claimed}, {status_validated}), 'A', 'I') AS status,
     claimed_at AS created_date,
     updated_at AS updated_date
 FROM {ledger};

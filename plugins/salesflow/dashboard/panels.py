@@ -17,10 +17,10 @@ from decimal import Decimal
 from typing import Any
 
 from salesflow.config import Settings
-from salesflow.ledger import IN_FLIGHT, FileStatus
 from salesflow.months import month_range
 from salesflow.paths import rebase_key
 from salesflow.sql import render
+from salesflow.statuses import IN_FLIGHT, FileStatus
 
 log = logging.getLogger(__name__)
 

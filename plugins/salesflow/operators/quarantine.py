@@ -21,8 +21,9 @@ from airflow.sdk import BaseOperator
 
 from salesflow.config import Settings, load_settings
 from salesflow.contracts import IntakeFile
-from salesflow.ledger import FileLedger, FileStatus, LedgerEntry, StatusMove
+from salesflow.ledger import FileLedger, LedgerEntry, StatusMove
 from salesflow.paths import path_inside, rebase_key, relative_key, write_atomically
+from salesflow.statuses import FileStatus
 
 log = logging.getLogger(__name__)
 

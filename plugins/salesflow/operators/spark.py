@@ -132,7 +132,8 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         """The accepted files still VALIDATED, and whether an earlier attempt at them died in the
         job (their ``last_error``): then this attempt narrows the batch."""
         from salesflow.db import connect
-        from salesflow.ledger import FileLedger, FileStatus
+        from salesflow.ledger import FileLedger
+        from salesflow.statuses import FileStatus
 
         accepted = {f.file_id for f in spec.accepted_files()}
         with connect(settings) as conn:
@@ -216,8 +217,9 @@ def set_aside(settings: Settings, spec: JobSpec, culprits: dict[int, str]) -> No
     """Files the job dies of alone: QUARANTINED with the error (``load_failed:``, so the load's
     quarantine moves them), and in the run's result for the report."""
     from salesflow.db import connect
-    from salesflow.ledger import LOAD_FAILED, FileLedger, FileStatus, StatusMove
+    from salesflow.ledger import LOAD_FAILED, FileLedger, StatusMove
     from salesflow.run_files import read_transform_result, write_transform_result
+    from salesflow.statuses import FileStatus
 
     keys = {f.file_id: f.object_key for f in spec.files}
     reasons = {file_id: f"{LOAD_FAILED}{error}" for file_id, error in culprits.items()}
