@@ -98,6 +98,11 @@ def time_jdbc_staging(settings: Any, data: DataFrame) -> dict[str, float]:
 
 
 def measure(spark: SparkSession, settings: Any, rows: int, folder: str) -> dict[str, float]:
+    # Each way once on a few rows first: the JVM's warm-up and S3A's and JDBC's first connection
+    # are no part of what is compared.
+    warm = facts(spark, 1000).repartition(2, "file_id")
+    time_streamed_load(settings, warm, f"{folder}/warm-up")
+    time_jdbc_staging(settings, warm)
     data = facts(spark, rows).repartition(2, "file_id").cache()
     data.count()
     return {**time_streamed_load(settings, data, folder), **time_jdbc_staging(settings, data)}
