@@ -20,14 +20,12 @@ import io
 import json
 import shutil
 import time
-import uuid
 from datetime import UTC, date, datetime
 
 import pyarrow.parquet as pq
 import pytest
 
 from include.sample_data.generate import bad_case_files, good_files
-from salesflow.paths import PROJECT_ROOT
 from salesflow.storage import s3_hook
 from tests.support.airflow_stack import Api, airflow_stack
 from tests.support.e2e import TABLES, query, run_dag, upload
@@ -45,9 +43,8 @@ SECOND = good_files(rows=1500, files=3, seed=72, start_month=date(2024, 4, 1), m
 
 
 @pytest.fixture(scope="module")
-def stack(mysql_database):
-    # Not below /tmp: each worker mounts a tmpfs of its own over /tmp.
-    state = PROJECT_ROOT / "var" / "test-celery" / uuid.uuid4().hex[:8]
+def stack(mysql_database, tmp_path_factory):
+    state = tmp_path_factory.mktemp("celery-stack")
     faults = state / "faults"
     faults.mkdir(parents=True)
     extra = {
