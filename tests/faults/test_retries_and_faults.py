@@ -81,6 +81,9 @@ def outcome(settings) -> dict:
             hook.get_key(item["Key"], settings.bucket).get()["Body"].read(), item["Key"].endswith(".parquet")
         )
         for item in hook.iter_file_metadata(prefix="", bucket_name=settings.bucket)
+        # A run's working files (staged copies, the job's outputs) are kept while a task of it
+        # failed and removed when it ends well; whether they are is checked where it matters.
+        if not item["Key"].startswith(settings.prefixes.runs)
     }
     errors = {
         path.relative_to(settings.error_dir).as_posix(): digest(path.read_bytes())
