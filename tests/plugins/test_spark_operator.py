@@ -13,7 +13,9 @@ def test_small_inputs_compile_quickly_and_big_ones_fully(monkeypatch, tmp_path):
     monkeypatch.setattr(spark, "SPARK_CDS_ARCHIVE", archive)
     conf = {"spark.ui.enabled": "false", DRIVER_JAVA_OPTIONS: "-Dkeep=1"}
     small = driver_java_options(conf, QUICK_COMPILE_BELOW_BYTES - 1)
-    assert small[DRIVER_JAVA_OPTIONS] == f"-Dkeep=1 -XX:SharedArchiveFile={archive} -XX:TieredStopAtLevel=1"
+    assert small[DRIVER_JAVA_OPTIONS] == (
+        f"-Dkeep=1 -XX:SharedArchiveFile={archive} -XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"
+    )
     big = driver_java_options(conf, QUICK_COMPILE_BELOW_BYTES)
     assert big[DRIVER_JAVA_OPTIONS] == f"-Dkeep=1 -XX:SharedArchiveFile={archive}"
     assert big["spark.ui.enabled"] == "false" and conf[DRIVER_JAVA_OPTIONS] == "-Dkeep=1"

@@ -26,6 +26,7 @@ DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 # optimising compiler's own CPU (measured: 400,000 rows 3.8 s faster with C1 only, 5,000,000 rows
 # twice as fast with both compilers; docs/performance.md).
 QUICK_COMPILE_BELOW_BYTES = 100 * 1024 * 1024
+CODE_CACHE = "240m"
 # The end of a job's log kept to say why it died.
 LOG_TAIL_LINES = 400
 
@@ -65,7 +66,9 @@ def driver_java_options(conf: dict[str, str], input_bytes: int) -> dict[str, str
     if SPARK_CDS_ARCHIVE.is_file():
         options.append(f"-XX:SharedArchiveFile={SPARK_CDS_ARCHIVE}")
     if input_bytes < QUICK_COMPILE_BELOW_BYTES:
-        options.append("-XX:TieredStopAtLevel=1")
+        # C1 alone sizes the code cache as for one compiler (48 MB), which the S3A and AWS SDK
+        # classes overflow ("Out of space in CodeCache for adapters"): the tiered default instead.
+        options += ["-XX:TieredStopAtLevel=1", f"-XX:ReservedCodeCacheSize={CODE_CACHE}"]
     joined = " ".join(filter(None, options))
     return {**conf, DRIVER_JAVA_OPTIONS: joined} if joined else conf
 
