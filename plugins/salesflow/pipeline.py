@@ -186,7 +186,6 @@ class Intake:
                 self.hook, self.settings.bucket, entry.version(), target, content.update
             )
             verdict = judge(entry.object_key, target, content, list(self.settings.mandatory_columns))
-            target.unlink()
             if verdict.reason is None:
                 staged = staged_key(self.settings, self.run_id, entry.id, fmt)
                 stage_version(self.hook, self.settings.bucket, entry.version(), staged, sha256)
