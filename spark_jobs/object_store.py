@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from salesflow.storage import NOT_FOUND
+
 CHUNK_BYTES = 1024 * 1024
 SCHEMES = ("s3a://", "s3://")
 
@@ -44,15 +46,14 @@ def read_bytes(uri: str) -> bytes:
     return client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
-def exists(uri: str) -> bool:
-    bucket, key = split(uri)
+def read_if_there(uri: str) -> bytes | None:
+    """The object's bytes, or None when the key holds none (one GET, no HEAD first)."""
     try:
-        client().head_object(Bucket=bucket, Key=key)
+        return read_bytes(uri)
     except client().exceptions.ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return False
+        if error.response.get("Error", {}).get("Code") in NOT_FOUND:
+            return None
         raise
-    return True
 
 
 def write_bytes(uri: str, content: bytes | str) -> None:

@@ -749,10 +749,8 @@ class TransformJob:
 
     def earlier_result(self) -> TransformResult:
         """The result an earlier try of the job left (its batches stay loaded), or an empty one."""
-        uri = f"{self.out}/{RESULT_NAME}"
-        if not object_store.exists(uri):
-            return TransformResult(run_id=self.spec.run_id)
-        return loads(object_store.read_bytes(uri), TransformResult)
+        found = object_store.read_if_there(f"{self.out}/{RESULT_NAME}")
+        return TransformResult(run_id=self.spec.run_id) if found is None else loads(found, TransformResult)
 
     def run(self) -> TransformResult:
         result = self.earlier_result()

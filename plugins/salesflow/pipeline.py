@@ -44,6 +44,7 @@ from salesflow.storage import (
     first_alone_then_pooled,
     list_versions,
     move_version,
+    read_object,
     s3_hook,
     stage_version,
 )
@@ -400,8 +401,7 @@ def fact_objects(
             month_store = "/".join(leaf.split("/")[-2:])  # sales_month=M/store_id=S
             counts: dict[int, int] = {}
             for part in sorted(parts):
-                table = pq.read_table(pa.BufferReader(hook.get_conn().get_object(
-                    Bucket=settings.bucket, Key=part)["Body"].read()))  # fmt: skip
+                table = pq.read_table(pa.BufferReader(read_object(hook, settings.bucket, part)))
                 for file_id, rows in _by_file(table):
                     if files.get(file_id) != folder:
                         continue  # not loaded, or loaded by another batch of the run
@@ -513,7 +513,7 @@ def publish_rejects(settings: Settings, hook: Any, run_id: str, result: Transfor
         file_id, outcome = item
         below = f"rejected/{outcome.facts_folder}/file_id={file_id}/"
         parts = [k for k in run_objects(hook, settings, run_id, below) if k.endswith(".csv")]
-        contents = [hook.get_conn().get_object(Bucket=settings.bucket, Key=k)["Body"].read() for k in parts]
+        contents = [read_object(hook, settings.bucket, key) or b"" for key in parts]
         key = f"{rebase_key(outcome.object_key, settings.prefixes.source, settings.prefixes.rejects)}"
         key += f".{file_id}.rejected.csv"
         hook.load_bytes(b"".join(csv_parts(contents)), key=key, bucket_name=settings.bucket, replace=True)
