@@ -122,31 +122,19 @@ if [ "$executor" = "celery" ]; then
 fi
 
 if [ "$cmd" = "worker" ]; then
-  # A worker as on a machine of its own (root: unshare): a mount namespace where /tmp, Airflow's
-  # log folder and the error folder are empty tmpfs of its own, so it shares nothing on disk with
-  # another worker (the project, its .venv and the stack's configuration are read where they are,
-  # bound back in when they are below /tmp), and a host name of its own (a UTS namespace), which
-  # Airflow records as the task's host. Its task logs reach the UI through S3 (remote logging), so
-  # it serves none itself.
+  # A worker as on a machine of its own (scripts/own_machine.sh): /tmp, Airflow's log folder and
+  # the error folder are its own, so it shares nothing on disk with another worker, and its host
+  # name, which Airflow records as the task's host, is its own. Its task logs reach the UI through
+  # S3 (remote logging), so it serves none itself.
   name=${2:?usage: $0 worker NAME}
   error_dir=$(AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -c 'from salesflow.config import load_settings; print(load_settings().error_dir)')
   mkdir -p "$AIRFLOW_HOME/logs" "$error_dir"
   stop_group "$state/worker-$name.pgid" KILL
   export AIRFLOW__CORE__HOSTNAME_CALLABLE=socket.gethostname
-  setsid unshare --mount --uts --propagation private bash -c '
-    hostname "$3"
-    mount --bind /tmp /mnt  # the machine'"'"'s /tmp, held while /tmp becomes the worker'"'"'s own
-    mount -t tmpfs -o mode=1777 "salesflow-$3" /tmp
-    for keep in "$4" "$5"; do
-      case "$keep" in /tmp/*) mkdir -p "$keep" && mount --bind "/mnt/${keep#/tmp/}" "$keep" ;; esac
-    done
-    umount -l /mnt
-    for folder in "$1" "$2"; do mount -t tmpfs -o mode=1777 "salesflow-$3" "$folder"; done
-    # Its name resolves, as a machine'"'"'s own does (the JVM asks for it): /etc/hosts plus the name,
-    # seen only in this namespace.
-    { cat /etc/hosts; echo "127.0.1.1 $3"; } >/tmp/.hosts && mount --bind /tmp/.hosts /etc/hosts
-    exec airflow celery worker --celery-hostname "$3@$3" --concurrency 1 --queues default --skip-serve-logs
-  ' worker "$AIRFLOW_HOME/logs" "$error_dir" "$name" "$root" "$state" >"$state/worker-$name.log" 2>&1 < /dev/null &
+  setsid scripts/own_machine.sh "$name" --keep "$root" --keep "$state" \
+    --private "$AIRFLOW_HOME/logs" --private "$error_dir" -- \
+    airflow celery worker --celery-hostname "$name@$name" --concurrency 1 --queues default --skip-serve-logs \
+    >"$state/worker-$name.log" 2>&1 < /dev/null &
   echo $! >"$state/worker-$name.pgid"
   for _ in $(seq 1 120); do
     if grep -q "$name@$name ready" "$state/worker-$name.log" 2>/dev/null; then

@@ -9,6 +9,10 @@
 #   SALESFLOW_SPARK_WORKER_UI_PORT (8081); the worker: SALESFLOW_SPARK_WORKER_CORES (2),
 #   SALESFLOW_SPARK_WORKER_MEMORY (2g). Point the salesflow_spark connection at
 #   spark://127.0.0.1:<master port>.
+# SALESFLOW_SPARK_WORKER_OWN_MACHINE=1 (root) starts the worker as on a machine of its own
+# (scripts/own_machine.sh): its executors see the project's code and .venv (the image a cluster's
+# nodes share) and their own empty /tmp, work and local folders, not the driver's files, so they
+# reach their data through S3 and MySQL only.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cmd=${1:?start or stop}
@@ -98,8 +102,13 @@ case "$cmd" in
     "$root/.venv/bin/spark-class" "$master_class" --host 127.0.0.1 --port "$master_port" \
       --webui-port "$master_ui" >"$state/master.log" 2>&1 &
     echo $! >"$state/master.pid"
+    own_machine=()
+    if [ "${SALESFLOW_SPARK_WORKER_OWN_MACHINE:-0}" = 1 ]; then
+      own_machine=("$root/scripts/own_machine.sh" spark-worker --keep "$root" \
+        --private "$state/work" --private "$state/local" --)
+    fi
     SPARK_WORKER_DIR="$state/work" SPARK_LOCAL_DIRS="$state/local" \
-      "$root/.venv/bin/spark-class" "$worker_class" "spark://127.0.0.1:$master_port" --host 127.0.0.1 \
+      "${own_machine[@]}" "$root/.venv/bin/spark-class" "$worker_class" "spark://127.0.0.1:$master_port" --host 127.0.0.1 \
       --cores "$worker_cores" --memory "$worker_memory" --webui-port "$worker_ui" \
       --work-dir "$state/work" >"$state/worker.log" 2>&1 &
     echo $! >"$state/worker.pid"

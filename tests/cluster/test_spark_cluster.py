@@ -4,6 +4,8 @@ The cluster runs on loopback on free ports (``scripts/spark_cluster.sh``, starte
 PID). The ``salesflow_spark`` connection points at ``spark://127.0.0.1:<port>``; the DAG runs on
 generated data and must leave the same tables as a run in local mode. The master's own record of
 finished applications, and the worker's application folders, prove the jobs ran on the cluster.
+The worker runs as on a machine of its own (``scripts/own_machine.sh``): its executors see none of
+the driver's files, so the run proves they reach their data through S3 and MySQL only.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ class Cluster:
     state_dir: Path
 
     @property
+    def worker_pid(self) -> int:
+        return int((self.state_dir / "worker.pid").read_text())
+
+    def as_the_worker_sees(self, path: Path) -> Path:
+        """PATH in the worker's own mount namespace (/proc/PID/root gives its view of the disk)."""
+        return Path(f"/proc/{self.worker_pid}/root") / path.relative_to("/")
+
+    @property
     def master(self) -> str:
         return f"spark://127.0.0.1:{self.master_port}"
 
@@ -52,9 +62,9 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def spark_cluster(tmp_path_factory, s3_endpoint) -> Iterator[Cluster]:
-    """A master and one worker on free loopback ports; stopped by PID at the end, pass or fail. The
-    worker starts with the S3 keys in its environment (its executors inherit it; a cloud cluster
-    has a role instead)."""
+    """A master and one worker on free loopback ports, the worker as on a machine of its own;
+    stopped by PID at the end, pass or fail. The worker starts with the S3 keys in its environment
+    (its executors inherit it; a cloud cluster has a role instead)."""
     master_port, ui_port, worker_ui_port = free_ports(3)
     state_dir = tmp_path_factory.mktemp("spark-cluster")
     env = {
@@ -62,6 +72,7 @@ def spark_cluster(tmp_path_factory, s3_endpoint) -> Iterator[Cluster]:
         "SALESFLOW_SPARK_MASTER_PORT": str(master_port),
         "SALESFLOW_SPARK_MASTER_UI_PORT": str(ui_port),
         "SALESFLOW_SPARK_WORKER_UI_PORT": str(worker_ui_port),
+        "SALESFLOW_SPARK_WORKER_OWN_MACHINE": "1",
     }
     try:
         started = subprocess.run(
@@ -106,6 +117,21 @@ def outcome(settings, run_id: str) -> dict:
     return {"ledger": ledger, "facts": facts, "marts": marts(settings)}
 
 
+def test_the_cluster_worker_sees_none_of_this_machines_files(spark_cluster, tmp_path):
+    """The executors' disk is not the driver's: a file written here is not there, and what the
+    worker writes is not here."""
+    here = tmp_path / "driver-side.txt"
+    here.write_text("only on the driver's machine")
+    assert os.readlink(f"/proc/{spark_cluster.worker_pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert not spark_cluster.as_the_worker_sees(here).exists()
+    assert spark_cluster.as_the_worker_sees(spark_cluster.state_dir / "work").is_dir()
+    assert not (spark_cluster.state_dir / "work").exists() or not any(
+        (spark_cluster.state_dir / "work").iterdir()
+    )
+    # The code and the interpreter, as on a cluster's image, are there.
+    assert spark_cluster.as_the_worker_sees(PROJECT_ROOT / "spark_jobs" / "transform.py").is_file()
+
+
 def test_the_dag_on_a_standalone_cluster_gives_the_tables_of_local_mode(
     environment, spark_cluster, monkeypatch
 ):
@@ -122,13 +148,15 @@ def test_the_dag_on_a_standalone_cluster_gives_the_tables_of_local_mode(
     cluster_result = outcome(on_cluster, cluster_run.run_id)
 
     # The job ran there: the master lists the run's one application as finished, and the worker
-    # made a folder for it, with the executors it launched for it.
+    # made a folder for it, on its own disk, with the executors it launched for it.
     completed = {app["name"]: app for app in spark_cluster.state()["completedapps"]}
     assert sorted(app["name"] for app in spark_cluster.state()["completedapps"]) == sorted(APPS)
     for name in APPS:
         app = completed[name]
         assert app["state"] == "FINISHED", app
-        executors = [p for p in (spark_cluster.state_dir / "work" / app["id"]).iterdir() if p.is_dir()]
+        assert not (spark_cluster.state_dir / "work" / app["id"]).exists()
+        app_dir = spark_cluster.as_the_worker_sees(spark_cluster.state_dir / "work" / app["id"])
+        executors = [p for p in app_dir.iterdir() if p.is_dir()]
         assert executors, f"no executor of {name} ran on the worker"
         assert all((p / "stderr").is_file() for p in executors)
 
