@@ -1,6 +1,7 @@
 """The benchmark script runs end to end at a tiny size, in both modes, and writes its JSON.
 
-No timing thresholds here: the numbers are only checked to be present and sane. The benchmark starts
+No timing thresholds here: the numbers are only checked to be present and sane. Heavy (``make
+test-heavy``): each case runs the whole DAG through ``airflow dags test`` in processes of its own. The benchmark starts
 its own moto servers (free ports), its own scratch databases (``sf_bench_<its pid>_<case>``) and its
 own Airflow home under tmp_path, so it never touches the session's services. Nothing here names a
 task: the expected tasks, their states and which of them run Spark come from the DAG itself.
@@ -19,7 +20,7 @@ import pytest
 from salesflow.paths import PROJECT_ROOT
 from tests.support.services import mysql_connection
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
 
 ROWS, FILES = 2000, 2
 HISTORY_FACTS, HISTORY_ROWS = 2000, 200
