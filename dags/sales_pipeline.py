@@ -86,7 +86,7 @@ def sales_pipeline() -> None:
     def claim_files() -> dict:
         """Claim every new file version under the source prefix for this run (atomic), and the
         files earlier runs that are over left in flight."""
-        from salesflow.pipeline import claim_new_files
+        from salesflow.steps.claim import claim_new_files
 
         context = get_current_context()
         summary = claim_new_files(load_settings(), context["run_id"], airflow_run_state(context))
@@ -98,7 +98,8 @@ def sales_pipeline() -> None:
     @task
     def download_files() -> str:
         """Check this run's files (one read each), stage the accepted ones; write the job spec."""
-        from salesflow.pipeline import download_claimed_files, recording_failures
+        from salesflow.run_files import recording_failures
+        from salesflow.steps.download import download_claimed_files
 
         context = get_current_context()
         # The day the run is for: its data interval end, or the trigger time of a manual run.
@@ -123,8 +124,8 @@ def sales_pipeline() -> None:
     @task(outlets=list(ASSETS.values()))
     def publish_outputs() -> dict:
         """The run's Parquet (facts per file version, the months rewritten) and reject files to S3."""
-        from salesflow.pipeline import publish_outputs as publish
-        from salesflow.pipeline import recording_failures
+        from salesflow.run_files import recording_failures
+        from salesflow.steps.publish import publish_outputs as publish
 
         settings, run_id = load_settings(), get_current_context()["run_id"]
         with recording_failures(settings, run_id, "publish_outputs"):
@@ -135,7 +136,7 @@ def sales_pipeline() -> None:
         """Move the files this run loaded to the processed prefix (the log names each file)."""
         from collections import Counter
 
-        from salesflow.pipeline import archive_loaded_files
+        from salesflow.steps.archive import archive_loaded_files
 
         # Counts only: XCom is no place for one entry per file (keys can be 1 KB, runs 10,000 files).
         return dict(Counter(archive_loaded_files(load_settings(), get_current_context()["run_id"]).values()))
@@ -188,7 +189,7 @@ def sales_pipeline() -> None:
 def airflow_run_state(context: dict):
     """The state of another run of this DAG as Airflow knows it (None when it knows no such run;
     any other failure to ask fails the claim: a run is never taken for over when it may not be)."""
-    from salesflow.pipeline import known_run_state
+    from salesflow.steps.claim import known_run_state
 
     ti, dag_id = context["ti"], context["dag"].dag_id
     return lambda run_id: known_run_state(lambda: ti.get_dagrun_state(dag_id=dag_id, run_id=run_id))

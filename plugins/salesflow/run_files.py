@@ -16,6 +16,8 @@ for a look at what the job wrote.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from salesflow import contracts
@@ -138,3 +140,22 @@ def remove_run_files(settings: Settings, run_id: str) -> int:
         hook.delete_objects(settings.bucket, keys)
     log.info("removed the %d objects of s3://%s/%s", len(keys), settings.bucket, run_prefix(settings, run_id))
     return len(keys)
+
+
+@contextmanager
+def recording_failures(settings: Settings, run_id: str, task: str) -> Iterator[None]:
+    """A task's failure is kept as ``last_error`` on the files the run still holds in flight.
+
+    The next run that claims them again (and the quarantine after too many attempts) says what went
+    wrong last. Best effort: a failure to record never hides the task's own error.
+    """
+    try:
+        yield
+    except Exception as error:
+        try:
+            with connect(settings) as conn:
+                message = f"{task}: {type(error).__name__}: {' '.join(str(error).split())}"
+                FileLedger(conn, settings.tables).record_error(settings.bucket, run_id, message)
+        except Exception as second:  # MySQL itself may be what failed
+            log.warning("could not record the failure on the run's files: %s", second)
+        raise

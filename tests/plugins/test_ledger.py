@@ -158,7 +158,7 @@ def test_only_a_run_airflow_says_it_does_not_know_is_taken_for_over():
     from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
     from airflow.sdk.execution_time.comms import ErrorResponse
 
-    from salesflow.pipeline import known_run_state
+    from salesflow.steps.claim import known_run_state
 
     def answer(status_code: int):
         def ask():

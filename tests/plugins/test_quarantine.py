@@ -10,8 +10,9 @@ from include.sample_data.generate import HEADER
 from salesflow.db import connect
 from salesflow.ledger import FileLedger, StatusMove
 from salesflow.operators.quarantine import QuarantineOperator
-from salesflow.pipeline import claim_new_files, download_claimed_files
 from salesflow.statuses import FileStatus
+from salesflow.steps.claim import claim_new_files
+from salesflow.steps.download import download_claimed_files
 from salesflow.storage import s3_hook
 
 RUN_ID = "manual__2024-06-01T00:00:00+00:00"

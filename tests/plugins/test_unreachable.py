@@ -8,7 +8,7 @@ import pytest
 
 from include.processes import free_port
 from salesflow.db import DatabaseUnavailableError, connect
-from salesflow.pipeline import claim_new_files
+from salesflow.steps.claim import claim_new_files
 from salesflow.storage import StorageUnavailableError
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from salesflow.contracts import JobSpec, TransformResult
 from salesflow.operators.quarantine import QuarantineOperator
-from salesflow.pipeline import claim_new_files, download_claimed_files
 from salesflow.run_files import earlier_spec, run_objects
+from salesflow.steps.claim import claim_new_files
+from salesflow.steps.download import download_claimed_files
 from salesflow.storage import s3_hook
 
 

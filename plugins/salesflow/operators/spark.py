@@ -88,8 +88,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         self._log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
 
     def execute(self, context: Any) -> None:
-        from salesflow.pipeline import recording_failures
-        from salesflow.run_files import read_spec
+        from salesflow.run_files import read_spec, recording_failures
 
         settings = load_settings()
         run_id = context["run_id"]

@@ -1,0 +1,101 @@
+"""The ``claim_files`` step: every new file version under the source prefix claimed for the run in
+the ledger (atomic), and what an earlier run settled but did not move, moved now."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from salesflow.config import Settings
+from salesflow.db import connect
+from salesflow.faults import fault_point
+from salesflow.ledger import FileLedger, LedgerEntry
+from salesflow.statuses import IN_FLIGHT, FileStatus
+from salesflow.steps.archive import archive
+from salesflow.storage import list_versions, s3_hook
+
+log = logging.getLogger(__name__)
+
+
+NOT_FOUND_STATUS = 404
+
+
+def known_run_state(ask: Callable[[], Any]) -> str | None:
+    """``ask()``'s run state; None only when Airflow answers that it knows no such run (deleted,
+    or of another installation). Any other error is raised: taken for "over", it would release the
+    files of a run that may still be loading them."""
+    from airflow.sdk.exceptions import AirflowRuntimeError
+
+    try:
+        return str(ask())
+    except AirflowRuntimeError as error:
+        detail = error.error.detail if isinstance(error.error.detail, dict) else {}
+        if detail.get("status_code") == NOT_FOUND_STATUS:
+            return None
+        raise
+
+
+def claim_new_files(
+    settings: Settings, run_id: str, run_state: Callable[[str], str | None] | None = None
+) -> dict[str, Any]:
+    """List the source prefix and claim every file version not seen before, for this run.
+
+    ``run_state`` tells the Airflow state of another run: files a finished run left in flight are
+    claimed again (``FileLedger.release_stranded``).
+    """
+    hook = s3_hook()
+    listed = list(list_versions(hook, settings.bucket, settings.prefixes.source))
+    with connect(settings) as conn:
+        ledger = FileLedger(conn, settings.tables)
+        entries = ledger.claim(settings.bucket, run_id, listed, run_state)
+        fault_point("claim_files")
+        # Settled by an earlier run that died before moving the file: finish that move now.
+        held = {e.id for e in entries}
+        settled = [
+            e
+            for e in ledger.with_status(settings.bucket, listed, (FileStatus.LOADED, FileStatus.QUARANTINED))
+            if e.id not in held
+        ]
+        loaded = [e for e in settled if e.status == FileStatus.LOADED]
+        failed_loads = [e for e in settled if e.failed_its_load()]
+    for entry in loaded:
+        log.info(
+            "claim: %s was loaded by run %s but not archived; archiving it", entry.object_key, entry.run_id
+        )
+    archive(settings, loaded)
+    for entry in failed_loads:
+        log.info("claim: %s was set aside by run %s but not moved; moving it", entry.object_key, entry.run_id)
+    move_to_error_prefix(settings, failed_loads)
+    claimed = [e for e in entries if e.status in IN_FLIGHT]
+    log.info(
+        "claim: %d objects under s3://%s/%s; this run holds %d (%d in flight)",
+        len(listed),
+        settings.bucket,
+        settings.prefixes.source,
+        len(entries),
+        len(claimed),
+    )
+    for entry in entries:
+        log.info(
+            "claim: %s -> %s (ledger id %d, attempt %d)",
+            entry.object_key,
+            entry.status,
+            entry.id,
+            entry.attempts,
+        )
+    return {
+        "listed": len(listed),
+        "claimed": len(claimed),
+        "held": len(entries),
+        "finished_late": len(loaded),
+    }
+
+
+def move_to_error_prefix(settings: Settings, entries: list[LedgerEntry]) -> None:
+    """Files already QUARANTINED in the ledger whose move to the error prefix did not happen yet."""
+    if not entries:
+        return
+    from salesflow.operators.quarantine import quarantine_files
+
+    quarantine_files(settings, [(e, e.reason or "") for e in entries], record=False)
