@@ -167,7 +167,7 @@ def product_months(summary: DataFrame) -> DataFrame:
 
 
 # ------------------------------------------------------------------------------------- the marts
-def customer_mart(months: DataFrame, customers: DataFrame) -> DataFrame:
+def customers_data_mart(months: DataFrame, customers: DataFrame) -> DataFrame:
     """Total sales per customer and month (``customer_months``), with the customer's details.
 
     ``customers`` is the dimension table: customer_id, first_name, last_name, address, phone_number.
@@ -182,7 +182,7 @@ def customer_mart(months: DataFrame, customers: DataFrame) -> DataFrame:
     )
 
 
-def sales_team_mart(months: DataFrame, sales_team: DataFrame) -> DataFrame:
+def sales_team_data_mart(months: DataFrame, sales_team: DataFrame) -> DataFrame:
     """Total sales per store, sales person and month (``sales_team_months``), with the incentive.
 
     In each (store, month) the sales person(s) with the highest total get

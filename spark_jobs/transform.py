@@ -68,8 +68,8 @@ FACT_KEY = ["file_id", "line_number"]
 WRITE_THREADS = 4
 # The primary key of each monthly dataset's table, and the row order within a month of its Parquet.
 MONTHLY_KEYS = {
-    "customer_mart": ["customer_id", "sales_date_month"],
-    "sales_team_mart": ["store_id", "sales_person_id", "sales_month"],
+    "customers_data_mart": ["customer_id", "sales_date_month"],
+    "sales_team_data_mart": ["store_id", "sales_person_id", "sales_month"],
     "sales_comparison": ["level", "entity_id", "month"],
     "customer_segments": ["customer_id", "snapshot_month"],
 }
@@ -118,8 +118,8 @@ class BatchPlan:
 class BatchOutputs:
     facts: DataFrame
     summaries: dict[str, DataFrame]  # table attribute -> rows to load
-    customer_mart: DataFrame
-    sales_team_mart: DataFrame
+    customers_data_mart: DataFrame
+    sales_team_data_mart: DataFrame
     sales_comparison: DataFrame
     customer_segments: DataFrame
 
@@ -371,11 +371,11 @@ class TransformJob:
         return BatchOutputs(
             facts=facts,
             summaries=batch,
-            customer_mart=self._cached(
-                marts.customer_mart(customer_months.where(touched), self.table("customer"))
+            customers_data_mart=self._cached(
+                marts.customers_data_mart(customer_months.where(touched), self.table("customer"))
             ),
-            sales_team_mart=self._cached(
-                marts.sales_team_mart(team_months.where(touched), self.table("sales_team"))
+            sales_team_data_mart=self._cached(
+                marts.sales_team_data_mart(team_months.where(touched), self.table("sales_team"))
             ),
             sales_comparison=self._cached(sales_comparison(entities, plan.comparison_months, first)),
             customer_segments=self._cached(customer_segments(customer_months, plan.snapshot_months)),
@@ -442,8 +442,8 @@ class TransformJob:
         batch = batch_folder(plan.file_ids)
         load, parquet = f"{self.out}/load/{batch}", f"{self.out}/parquet"
         monthly = {
-            "customer_mart": (outputs.customer_mart, "customers_data_mart", plan.touched),
-            "sales_team_mart": (outputs.sales_team_mart, "sales_team_data_mart", plan.touched),
+            "customers_data_mart": (outputs.customers_data_mart, "customers_data_mart", plan.touched),
+            "sales_team_data_mart": (outputs.sales_team_data_mart, "sales_team_data_mart", plan.touched),
             "sales_comparison": (outputs.sales_comparison, "sales_comparison_mart", plan.comparison_cleared),
             "customer_segments": (outputs.customer_segments, "customer_segments", plan.snapshot_cleared),
         }
@@ -553,13 +553,13 @@ class TransformJob:
             (plan.data_months[0], plan.data_months[-1]) if plan.data_months else ("9999-12", "0000-01")
         )
         outputs = [
-            ("customers_data_mart", "sales_date_month", plan.touched, "load_customer_mart", False),
-            ("sales_team_data_mart", "sales_month", plan.touched, "load_sales_team_mart", False),
-            ("sales_comparison_mart", "month", plan.comparison_cleared, "load_sales_comparison_mart", True),
-            ("customer_segments", "snapshot_month", plan.snapshot_cleared, "load_customer_segments", True),
+            ("customers_data_mart", "sales_date_month", plan.touched, False),
+            ("sales_team_data_mart", "sales_month", plan.touched, False),
+            ("sales_comparison_mart", "month", plan.comparison_cleared, True),
+            ("customer_segments", "snapshot_month", plan.snapshot_cleared, True),
         ]
         rows = {}
-        for attribute, month_column, cleared, statement, bounded in outputs:
+        for attribute, month_column, cleared, bounded in outputs:
             if cleared:
                 self._delete(cursor, "delete_by_month", attribute, cleared, month_column=month_column)
             if bounded:  # no analytics row outside the data's first to last month
@@ -570,7 +570,7 @@ class TransformJob:
                 )
                 cursor.execute(sql, first_last)
             rows[getattr(self.tables, attribute)] = mysql_load.load_csv(
-                cursor, render(f"load/{statement}.sql", self.tables), parts[attribute]
+                cursor, render(f"load/load_{attribute}.sql", self.tables), parts[attribute]
             )
         return rows
 
@@ -632,8 +632,8 @@ class TransformJob:
             for f in plan.file_ids
         }
         months = {
-            "customer_mart": plan.touched,
-            "sales_team_mart": plan.touched,
+            "customers_data_mart": plan.touched,
+            "sales_team_data_mart": plan.touched,
             "sales_comparison": plan.comparison_cleared,
             "customer_segments": plan.snapshot_cleared,
         }

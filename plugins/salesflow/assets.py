@@ -12,5 +12,11 @@ from airflow.sdk import Asset
 GROUP = "salesflow"
 
 # Published dataset -> its Asset (the S3 prefix each lands under is in the settings).
-DATASETS = ("sales_facts", "customer_mart", "sales_team_mart", "sales_comparison_mart", "customer_segments")
+DATASETS = (
+    "sales_facts",
+    "customers_data_mart",
+    "sales_team_data_mart",
+    "sales_comparison_mart",
+    "customer_segments",
+)
 ASSETS = {name: Asset(name=f"salesflow.{name}", group=GROUP) for name in DATASETS}

@@ -41,8 +41,8 @@ class Prefixes:
     error: str
     rejects: str
     partitioned_mart: str
-    customer_mart: str
-    sales_team_mart: str
+    customers_data_mart: str
+    sales_team_data_mart: str
     comparison_mart: str
     customer_segments: str
     reports: str

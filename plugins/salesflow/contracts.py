@@ -24,8 +24,8 @@ class MonthlyDataset:
 
 # The monthly datasets the job writes (MySQL tables and Parquet) and the DAG publishes.
 MONTHLY_DATASETS = {
-    "customer_mart": MonthlyDataset("sales_date_month", "customer_mart"),
-    "sales_team_mart": MonthlyDataset("sales_month", "sales_team_mart"),
+    "customers_data_mart": MonthlyDataset("sales_date_month", "customers_data_mart"),
+    "sales_team_data_mart": MonthlyDataset("sales_month", "sales_team_data_mart"),
     "sales_comparison": MonthlyDataset("month", "comparison_mart"),
     "customer_segments": MonthlyDataset("snapshot_month", "customer_segments"),
 }

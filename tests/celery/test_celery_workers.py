@@ -70,8 +70,8 @@ def outcome(settings) -> dict:
     hook = s3_hook()
     published = (
         "partitioned_mart",
-        "customer_mart",
-        "sales_team_mart",
+        "customers_data_mart",
+        "sales_team_data_mart",
         "comparison_mart",
         "customer_segments",
     )

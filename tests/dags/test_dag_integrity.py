@@ -51,8 +51,8 @@ def test_published_datasets_are_assets_a_dag_can_be_scheduled_on(dagbag):
     publish = dagbag.dags["sales_pipeline"].get_task("publish_outputs")
     assert [a.name for a in publish.outlets] == [
         "salesflow.sales_facts",
-        "salesflow.customer_mart",
-        "salesflow.sales_team_mart",
+        "salesflow.customers_data_mart",
+        "salesflow.sales_team_data_mart",
         "salesflow.sales_comparison_mart",
         "salesflow.customer_segments",
     ]

@@ -130,7 +130,7 @@ def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
         3,
         1,
     )
-    assert report["months_rewritten"]["customer_mart"] == months
+    assert report["months_rewritten"]["customers_data_mart"] == months
     assert {k: v for k, v in report["rows_written"].items() if k.endswith("mart")} == {
         "customers_data_mart": len(marts(settings)[0]),
         "sales_team_data_mart": len(marts(settings)[1]),

@@ -43,16 +43,16 @@ def fact(customer_id, store_id, person, day, total, file_id=1, line=2, product=1
     )  # fmt: skip
 
 
-def customer_mart_of(spark, facts):
+def customers_data_mart_of(spark, facts):
     months = marts.customer_months(marts.customer_summary(spark.createDataFrame(facts, FACT_SCHEMA)))
-    return marts.customer_mart(months, customers(spark))
+    return marts.customers_data_mart(months, customers(spark))
 
 
 def team_mart(spark, facts):
     months = marts.sales_team_months(marts.sales_team_summary(spark.createDataFrame(facts, FACT_SCHEMA)))
     return {
         (r.store_id, r.sales_person_id, r.sales_month): (r.full_name, r.total_sales, r.incentive)
-        for r in marts.sales_team_mart(months, sales_team(spark)).collect()
+        for r in marts.sales_team_data_mart(months, sales_team(spark)).collect()
     }
 
 
@@ -102,7 +102,7 @@ def test_summaries_hold_each_files_sums_per_key_and_month(spark):
 
 
 def test_customer_mart_sums_per_customer_and_month_over_all_files(spark):
-    got = customer_mart_of(
+    got = customers_data_mart_of(
         spark,
         [
             fact(1, 121, 1, "2024-01-03", "100.10", file_id=1),
@@ -194,7 +194,7 @@ def test_sums_far_past_any_month_fit_without_an_error(spark):
         "file_id long, customer_id int, sales_month string, total_sales decimal(38,2), sales_count long, "
         "last_purchase_date date",
     )
-    row = marts.customer_mart(marts.customer_months(summary), customers(spark)).first()
+    row = marts.customers_data_mart(marts.customer_months(summary), customers(spark)).first()
     assert row.total_sales == huge + Decimal("0.01")
 
 

@@ -94,7 +94,7 @@ def test_the_job_loads_facts_summaries_marts_and_the_ledger(spark, environment):
         ("3", "total_cost_mismatch", "150.50", '{"payment_mode":"cash"}'),
         ("4", "future_sales_date", "150.00", '{"payment_mode":"card"}'),
     ]
-    assert result.months_written["customer_mart"] == ["2024-01", "2024-02"]
+    assert result.months_written["customers_data_mart"] == ["2024-01", "2024-02"]
     assert sorted(result.rows_written) == sorted(
         ["sales", "customers_data_mart", "sales_team_data_mart", "sales_comparison_mart", "customer_segments"]
     )
@@ -153,7 +153,7 @@ def test_months_to_recompute_are_rebuilt_when_every_file_of_the_run_is_set_aside
         settings,
         "SELECT total_sales FROM customers_data_mart WHERE customer_id = 1 AND sales_date_month = '2024-01'",
     ) == [(Decimal("100.00"),)]
-    assert result.months_written["customer_mart"] == ["2024-01"]
+    assert result.months_written["customers_data_mart"] == ["2024-01"]
 
 
 def random_runs(seed: int) -> list[dict[str, bytes]]:

@@ -97,7 +97,7 @@ def expected_marts(rows: list[dict[str, str]]) -> tuple[list[tuple], list[tuple]
         month = r["sales_date"][:7]
         by_customer[(int(r["customer_id"]), month)] += Decimal(r["total_cost"])
         by_person[(int(r["store_id"]), int(r["sales_person_id"]), month)] += Decimal(r["total_cost"])
-    customer_mart = sorted(
+    customers_data_mart = sorted(
         (cid, f"{customers[cid].first_name} {customers[cid].last_name}", customers[cid].address,
          customers[cid].phone_number, month, total)
         for (cid, month), total in by_customer.items()
@@ -111,7 +111,7 @@ def expected_marts(rows: list[dict[str, str]]) -> tuple[list[tuple], list[tuple]
          else Decimal("0.00"))
         for (store, pid, month), total in by_person.items()
     )  # fmt: skip
-    return customer_mart, team_mart
+    return customers_data_mart, team_mart
 
 
 def marts(settings) -> tuple[list[tuple], list[tuple]]:
