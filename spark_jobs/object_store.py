@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from salesflow.storage import NOT_FOUND
+from salesflow.objects import NOT_FOUND
 
 CHUNK_BYTES = 1024 * 1024
 SCHEMES = ("s3a://", "s3://")

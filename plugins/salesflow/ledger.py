@@ -28,9 +28,9 @@ from typing import Any
 
 from salesflow.config import Tables
 from salesflow.isolation import OUTAGE
+from salesflow.objects import ObjectVersion
 from salesflow.sql import named_lock, render
 from salesflow.statuses import FileStatus
-from salesflow.storage import ObjectVersion
 
 log = logging.getLogger(__name__)
 

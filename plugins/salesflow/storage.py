@@ -6,12 +6,11 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from salesflow.config import AWS_CONN_ID
+from salesflow.objects import NOT_FOUND, ObjectVersion
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +23,7 @@ S3_WORKERS = 8
 
 # The metadata of a copy made here that names its source's ETag (a copy's own ETag may differ).
 SOURCE_ETAG_METADATA = "salesflow-source-etag"
-# Error codes of a request for a key that holds no object, or not the version asked for (If-Match).
-NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound"})
+# Error codes of a request for a key that holds not the version asked for (If-Match).
 NOT_THE_VERSION = NOT_FOUND | {"412", "PreconditionFailed"}
 
 # Sees each chunk of a file's bytes once, in order (the file checks ride on the download).
@@ -33,20 +31,6 @@ ChunkObserver = Callable[[bytes], None] | None
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class ObjectVersion:
-    """One object as listed in S3 (key, ETag and size identify it; landed_at is its LastModified)."""
-
-    key: str
-    etag: str
-    size: int
-    landed_at: datetime | None = field(default=None, compare=False)
-
-    def version_key(self, bucket: str) -> str:
-        """The ledger's identity of this version: SHA-256 of bucket, key, ETag and size."""
-        return hashlib.sha256("\0".join((bucket, self.key, self.etag, str(self.size))).encode()).hexdigest()
 
 
 class StorageUnavailableError(RuntimeError):

@@ -14,8 +14,8 @@ from salesflow.ledger import (
     LedgerTransitionError,
     StatusMove,
 )
+from salesflow.objects import ObjectVersion
 from salesflow.statuses import FileStatus
-from salesflow.storage import ObjectVersion
 from tests.support.services import mysql_connection
 
 

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 
+from salesflow.objects import ObjectVersion
 from salesflow.storage import (
     ObjectChangedError,
-    ObjectVersion,
     concurrently,
     copy_version,
     download_version,

@@ -8,9 +8,10 @@ from typing import Any
 from salesflow.config import Settings
 from salesflow.db import connect
 from salesflow.ledger import FileLedger, LedgerEntry
+from salesflow.objects import ObjectVersion
 from salesflow.paths import rebase_key
 from salesflow.statuses import FileStatus
-from salesflow.storage import ObjectVersion, copy_version, first_alone_then_pooled, move_version, s3_hook
+from salesflow.storage import copy_version, first_alone_then_pooled, move_version, s3_hook
 
 log = logging.getLogger(__name__)
 
