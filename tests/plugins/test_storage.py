@@ -53,6 +53,26 @@ def test_move_is_repeatable_and_leaves_a_newer_version_alone(bucket):
     assert body == b"newer bytes"
 
 
+def test_a_version_replaced_between_the_copy_and_the_delete_stays_where_it_landed(bucket):
+    """The conditional delete itself: a newer upload lands right after the copy of the claimed
+    version (a hook on the client's CopyObject), so only the delete's If-Match can keep it."""
+    base = f"sales_data/st-{uuid.uuid4().hex[:8]}"
+    hook = s3_hook()
+    client = hook.get_conn()
+    claimed = put(bucket, f"{base}/c.csv", b"claimed bytes")
+
+    def newer_upload(**_: object) -> None:
+        client.put_object(Bucket=bucket, Key=f"{base}/c.csv", Body=b"a newer upload")
+
+    client.meta.events.register("after-call.s3.CopyObject", newer_upload)
+    try:
+        assert move_version(hook, bucket, claimed, f"done/{base}/c.csv") == "source_replaced"
+    finally:
+        client.meta.events.unregister("after-call.s3.CopyObject", newer_upload)
+    assert client.get_object(Bucket=bucket, Key=f"{base}/c.csv")["Body"].read() == b"a newer upload"
+    assert client.get_object(Bucket=bucket, Key=f"done/{base}/c.csv")["Body"].read() == b"claimed bytes"
+
+
 def test_a_move_is_already_done_only_when_the_destination_holds_that_version(bucket):
     """Issue 26, point 6: a version moved, then replaced at the destination by a newer version's
     move, is not reported as sitting there (nor read back as if it were)."""
