@@ -34,7 +34,7 @@ from salesflow.config import load_settings
 from salesflow.db import connect
 from salesflow.sql import render
 from spark_jobs.mysql_load import load_csv
-from spark_jobs.transform import FACT_KEY, write_load_csv
+from spark_jobs.write import FACT_KEY, write_load_csv
 
 
 def facts(spark: SparkSession, rows: int):

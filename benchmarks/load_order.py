@@ -30,7 +30,7 @@ from benchmarks.common import local_spark, sales_table_ddl
 from benchmarks.services import pymysql_connect, scratch_database
 from salesflow.config import load_settings
 from salesflow.sql import render
-from spark_jobs.transform import FACT_KEY, write_load_csv
+from spark_jobs.write import FACT_KEY, write_load_csv
 
 CSV_OPTIONS = {"header": False, "quote": '"', "escape": '"', "nullValue": "", "emptyValue": '""'}
 

@@ -9,7 +9,8 @@ from pyspark.testing import assertDataFrameEqual
 
 from spark_jobs import marts
 from spark_jobs.object_store import read_bytes
-from spark_jobs.transform import FACT_KEY, comparison_months_to_rewrite, write_load_csv
+from spark_jobs.plan import comparison_months_to_rewrite
+from spark_jobs.write import FACT_KEY, write_load_csv
 
 FACT_SCHEMA = (
     "file_id long, line_number long, customer_id int, store_id int, product_id int, product_name string, "
