@@ -1,12 +1,13 @@
 """Extract: the run's staged files read once (one read per format and header) and every row typed,
-enriched and judged by the row rules (``rules``: where a reject is decided), kept as Parquet under
-the run's prefix; per file its counts, months and latest sales date (``JobContext.stats``)."""
+enriched and judged by the row rules (``rules``: where a reject is decided), kept on the
+executors; per file its counts, months and latest sales date (``JobContext.stats``)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import date
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -37,7 +38,7 @@ def dimensions(job: JobContext) -> Dimensions:
 
 
 def check_rows(job: JobContext, file_ids: list[int]) -> DataFrame:
-    """Read the files once, judge every row, keep the result as Parquet; count per file.
+    """Read the files once, judge every row, keep the result on the executors; count per file.
 
     One read per format and header (Parquet: and column types; JSON Lines: all in one).
     """
@@ -61,10 +62,11 @@ def check_rows(job: JobContext, file_ids: list[int]) -> DataFrame:
         dimensions(job),
         as_of_by_file={f: date.fromisoformat(job.files[f].as_of_date) for f in file_ids},
     )
-    path = f"{job.out}/checked"
-    checked.write.mode("overwrite").parquet(path)
+    # Judged once and kept on the executors' own disks (Spark's local storage, not a shared one):
+    # every batch, the counts and a retry within the job read these rows, with the same row ids.
+    # Lost with an executor, they fail the job, and the task's retry judges them again.
+    stored = checked.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
     job.stats = {file_id: FileStats() for file_id in file_ids}  # a file of a header alone has no row
-    stored = job.spark.read.parquet(path)
     first_rows = count_rows(job, stored)
     log.info("transform: %d files read in %d format and header groups", len(file_ids), len(groups))
     return number_lines(stored, first_rows)
