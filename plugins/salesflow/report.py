@@ -27,11 +27,11 @@ class FilesNotSettledError(RuntimeError):
     """Files of the run are still in flight or failed: the run must not end green."""
 
 
-def build_report(settings: Settings, run_id: str) -> dict[str, Any]:
+def build_report(settings: Settings, run_id: str, hook: Any = None) -> dict[str, Any]:
     """The report of one run, from the ledger (the truth) and the Spark job's result (the details)."""
     with connect(settings) as conn:
         entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
-    result = read_transform_result(settings, run_id) or TransformResult(run_id=run_id)
+    result = read_transform_result(settings, run_id, hook) or TransformResult(run_id=run_id)
     files = [_file_line(entry, result) for entry in entries]
     outcomes = Counter(f["outcome"] for f in files)
     return {
@@ -117,13 +117,13 @@ def publish_report(settings: Settings, run_id: str) -> dict[str, Any]:
     """
     prefix = f"{settings.prefixes.reports}{sanitize_name(run_id)}/"
     hook = s3_hook()
-    if read_spec(settings, run_id) is None:
+    if read_spec(settings, run_id, hook) is None:
         published = hook.read_key(prefix + "report.json", settings.bucket)
         log.info(
             "the report published when the run ended stands: s3://%s/%sreport.json", settings.bucket, prefix
         )
         return json.loads(published)
-    report = build_report(settings, run_id)
+    report = build_report(settings, run_id, hook)
     markdown = render_markdown(report)
     hook.load_string(
         json.dumps(report, indent=2), key=prefix + "report.json", bucket_name=settings.bucket, replace=True

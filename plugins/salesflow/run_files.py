@@ -6,7 +6,7 @@ Below the prefix:
 - ``input/<ledger id><ext>``: the run's copy of each accepted file version, made server-side by
   ``download_files`` and checked to hold the bytes its file checks read (what Spark reads);
 - ``spec.json``: the Spark job's spec (``contracts.JobSpec``);
-- ``checked/``, ``load/``, ``parquet/``, ``rejected/`` and ``result.json``: the Spark job's outputs
+- ``load/``, ``parquet/``, ``rejected/`` and ``result.json``: the Spark job's outputs
   (``spark_jobs/transform.py``), read by ``publish_outputs`` and the report.
 
 Removed when the run ends well (``remove_run_files``), kept when a task failed: for its retry and
@@ -86,13 +86,13 @@ def write_spec(settings: Settings, run_id: str, spec: JobSpec) -> str:
     return spec_uri(settings, run_id)
 
 
-def earlier_spec(settings: Settings, run_id: str) -> JobSpec | None:
+def earlier_spec(settings: Settings, run_id: str, hook: Any = None) -> JobSpec | None:
     """The spec an earlier try of ``download_files`` wrote, if any."""
-    found = read_object(s3_hook(), settings.bucket, run_prefix(settings, run_id) + SPEC_NAME)
+    found = read_object(hook or s3_hook(), settings.bucket, run_prefix(settings, run_id) + SPEC_NAME)
     return None if found is None else contracts.loads(found, JobSpec)
 
 
-def read_spec(settings: Settings, run_id: str) -> JobSpec | None:
+def read_spec(settings: Settings, run_id: str, hook: Any = None) -> JobSpec | None:
     """The run's spec, or None when the run is already over.
 
     The run's files are removed when it ends well. A task cleared and run again after that finds
@@ -100,7 +100,7 @@ def read_spec(settings: Settings, run_id: str) -> JobSpec | None:
     so. The spec missing while files of the run still wait is an error a retry cannot mend; the
     message says what to clear.
     """
-    spec = earlier_spec(settings, run_id)
+    spec = earlier_spec(settings, run_id, hook)
     if spec is not None:
         return spec
     entries, waiting = files_waiting(settings, run_id)
@@ -116,8 +116,9 @@ def read_spec(settings: Settings, run_id: str) -> JobSpec | None:
     return None
 
 
-def read_transform_result(settings: Settings, run_id: str) -> TransformResult | None:
-    found = read_object(s3_hook(), settings.bucket, run_prefix(settings, run_id) + RESULT_NAME)
+def read_transform_result(settings: Settings, run_id: str, hook: Any = None) -> TransformResult | None:
+    """The Spark job's result (``hook``: a client already made, each new one costs 0.1 to 0.3 s)."""
+    found = read_object(hook or s3_hook(), settings.bucket, run_prefix(settings, run_id) + RESULT_NAME)
     return None if found is None else contracts.loads(found, TransformResult)
 
 
