@@ -33,8 +33,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from salesflow.config import AWS_CONN_ID, Settings, load_settings
-from salesflow.dashboard.panels import PANELS, Sources
+from salesflow.dashboard.panels import PANELS
 from salesflow.dashboard.render import RENDERERS
+from salesflow.dashboard.sources import Sources
 from salesflow.db import DatabaseUnavailableError, connect
 from salesflow.storage import s3_hook
 

@@ -1,4 +1,6 @@
 """Each panel's numbers as a small typed record: what its JSON endpoint returns and its HTML shows.
+Here the pipeline's own panels (freshness, outcomes, runs, rejects, files quarantined and in
+flight) and the table of every panel; the sales numbers' panels are in ``sales_panels``.
 
 Everything comes from the file ledger, the marts and the analytics tables through the indexed
 statements of ``include/sql/dashboard`` (never from the ``sales`` facts), plus one bounded listing
@@ -10,16 +12,14 @@ counted on that clock too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from salesflow.config import Settings
-from salesflow.months import month_range
+from salesflow.dashboard.sales_panels import movers, revenue, segments, top_sellers
+from salesflow.dashboard.sources import Sources, database_today, query_rows
 from salesflow.paths import rebase_key
-from salesflow.sql import render
 from salesflow.statuses import IN_FLIGHT, FileStatus
 
 log = logging.getLogger(__name__)
@@ -29,9 +29,6 @@ OUTCOME_DAYS = 30
 RUNS_SHOWN = 20
 QUARANTINED_SHOWN = 15
 IN_FLIGHT_SHOWN = 50
-REVENUE_MONTHS = 24
-TOP_SELLERS = 10
-MOVERS_PER_LEVEL = 5
 
 # Where a file ended; CLAIMED and VALIDATED are not outcomes but files in flight.
 OUTCOMES = (
@@ -41,29 +38,6 @@ OUTCOMES = (
     FileStatus.FAILED,
     FileStatus.SUPERSEDED,
 )
-
-
-@dataclass
-class Sources:
-    """What the panels read: settings, one MySQL connection, and the S3 hook (made on first use)."""
-
-    settings: Settings
-    conn: Any
-    s3_hook: Callable[[], Any]
-
-
-def _rows(
-    sources: Sources, name: str, params: Sequence[Any] = (), *, folder: str = "dashboard", **lists: int
-) -> list[tuple[Any, ...]]:
-    statement = render(f"{folder}/{name}.sql", sources.settings.tables, value_lists=lists)
-    with sources.conn.cursor() as cursor:
-        cursor.execute(statement, tuple(params))
-        return list(cursor.fetchall())
-
-
-def database_today(sources: Sources) -> date:
-    ((today,),) = _rows(sources, "clock")
-    return today
 
 
 # ----------------------------------------------------------------------------------- freshness
@@ -100,7 +74,7 @@ class Freshness:
 def freshness(sources: Sources) -> Freshness:
     stale_after = timedelta(hours=sources.settings.dashboard.stale_after_hours)
     now = datetime.now(UTC)
-    ((latest_sales_date, last_loaded_at),) = _rows(
+    ((latest_sales_date, last_loaded_at),) = query_rows(
         sources, "latest_loaded", (FileStatus.LOADED.value, FileStatus.LOADED.value)
     )
     return Freshness(
@@ -190,7 +164,7 @@ class Outcomes:
 def outcomes(sources: Sources) -> Outcomes:
     days = _last_days(database_today(sources), OUTCOME_DAYS)
     statuses = [status.value for status in OUTCOMES]
-    rows = _rows(sources, "outcomes_by_day", (days[0], *statuses), statuses=len(statuses))
+    rows = query_rows(sources, "outcomes_by_day", (days[0], *statuses), statuses=len(statuses))
     files = {status: [0] * len(days) for status in statuses}
     position = {day: i for i, day in enumerate(days)}
     rows_loaded = rows_rejected = 0
@@ -227,7 +201,7 @@ class Runs:
 
 
 def runs(sources: Sources) -> Runs:
-    rows = _rows(sources, "runs", (RUNS_SHOWN,))
+    rows = query_rows(sources, "runs", (RUNS_SHOWN,))
     return Runs(
         [
             RunRows(run_id, first, last, int(files), int(read), int(loaded), int(rejected))
@@ -254,7 +228,7 @@ class Rejects:
 
 def rejects(sources: Sources) -> Rejects:
     since = database_today(sources) - timedelta(days=OUTCOME_DAYS - 1)
-    rows = _rows(sources, "rejects_by_reason", (since,))
+    rows = query_rows(sources, "rejects_by_reason", (since,))
     return Rejects(since, [RejectReason(code, int(count), int(files)) for code, count, files in rows])
 
 
@@ -277,7 +251,7 @@ class Quarantined:
 
 def quarantined(sources: Sources) -> Quarantined:
     prefixes = sources.settings.prefixes
-    rows = _rows(sources, "latest_with_status", (FileStatus.QUARANTINED.value, QUARANTINED_SHOWN))
+    rows = query_rows(sources, "latest_with_status", (FileStatus.QUARANTINED.value, QUARANTINED_SHOWN))
     files = [
         QuarantinedFile(
             id=entry_id,
@@ -321,8 +295,8 @@ class InFlight:
 def in_flight(sources: Sources) -> InFlight:
     statuses = [status.value for status in IN_FLIGHT]
     stuck_after = sources.settings.dashboard.stuck_after_minutes * 60
-    ((total,),) = _rows(sources, "count_with_status", statuses, statuses=len(statuses))
-    rows = _rows(sources, "in_flight", (*statuses, IN_FLIGHT_SHOWN), statuses=len(statuses))
+    ((total,),) = query_rows(sources, "count_with_status", statuses, statuses=len(statuses))
+    rows = query_rows(sources, "in_flight", (*statuses, IN_FLIGHT_SHOWN), statuses=len(statuses))
     files = [
         FileInFlight(
             entry_id, key, status, run_id, attempts, claimed, updated, int(age), int(age) > stuck_after
@@ -330,106 +304,6 @@ def in_flight(sources: Sources) -> InFlight:
         for entry_id, key, status, run_id, attempts, claimed, updated, age in rows
     ]
     return InFlight(int(total), files, sources.settings.dashboard.stuck_after_minutes)
-
-
-# ------------------------------------------------------------------------------------- revenue
-@dataclass(frozen=True)
-class MonthRevenue:
-    month: str
-    revenue: Decimal
-
-
-@dataclass(frozen=True)
-class Revenue:
-    """Revenue per month (sum of total_cost), the latest months, a month without sales as 0."""
-
-    months: list[MonthRevenue]
-    latest_month: str | None
-    latest_revenue: Decimal | None
-
-
-def revenue(sources: Sources) -> Revenue:
-    found = dict(_rows(sources, "revenue_by_month", (REVENUE_MONTHS,)))
-    if not found:
-        return Revenue([], None, None)
-    months = month_range(min(found), max(found))
-    series = [MonthRevenue(month, found.get(month, Decimal("0.00"))) for month in months]
-    return Revenue(series, series[-1].month, series[-1].revenue)
-
-
-# --------------------------------------------------------------------------------- top sellers
-@dataclass(frozen=True)
-class Seller:
-    store_id: int
-    sales_person_id: int
-    full_name: str
-    total_sales: Decimal
-    incentive: Decimal
-
-
-@dataclass(frozen=True)
-class TopSellers:
-    month: str | None
-    sellers: list[Seller]
-
-
-def top_sellers(sources: Sources) -> TopSellers:
-    rows = _rows(sources, "top_sellers", (TOP_SELLERS,))
-    sellers = [
-        Seller(store, person, name, total, incentive) for _m, store, person, name, total, incentive in rows
-    ]
-    return TopSellers(rows[0][0] if rows else None, sellers)
-
-
-# ------------------------------------------------------------------------------------ segments
-@dataclass(frozen=True)
-class SegmentCount:
-    segment: str
-    customers: int
-
-
-@dataclass(frozen=True)
-class Segments:
-    """Customers per RFM segment in the latest snapshot; empty until the analytics hold rows."""
-
-    snapshot_month: str | None
-    segments: list[SegmentCount]
-    customers: int
-
-
-def segments(sources: Sources) -> Segments:
-    rows = _rows(sources, "segments_latest", folder="analytics")
-    counts = [SegmentCount(segment, int(customers)) for _month, segment, customers in rows]
-    return Segments(rows[0][0] if rows else None, counts, sum(c.customers for c in counts))
-
-
-# -------------------------------------------------------------------------------------- movers
-@dataclass(frozen=True)
-class Mover:
-    level: str
-    entity_id: int
-    entity_name: str | None
-    total_sales: Decimal
-    prev_month_total_sales: Decimal
-    mom_change: Decimal
-    mom_change_pct: Decimal | None
-
-
-@dataclass(frozen=True)
-class Movers:
-    """The latest month's biggest month-over-month changes per level; empty until analytics land."""
-
-    month: str | None
-    movers: list[Mover]
-
-
-def movers(sources: Sources) -> Movers:
-    rows = _rows(sources, "movers", (MOVERS_PER_LEVEL,))
-    found = [
-        Mover(level, eid, name, total, prev, change, pct)
-        for level, eid, name, _m, total, prev, change, pct in rows
-    ]
-    return Movers(rows[0][3] if rows else None, found)
 
 
 PANELS: dict[str, Callable[[Sources], Any]] = {

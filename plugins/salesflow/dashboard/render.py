@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from salesflow.dashboard import panels as p
+from salesflow.dashboard import sales_panels as sp
 from salesflow.dashboard.charts import Number, Series, bar_chart, full, hbar_chart, line_chart
 
 GREEN, RED, GREY, ORANGE, BLUE = "#2e7d32", "#c62828", "#8d99ae", "#ef6c00", "#1565c0"
@@ -217,7 +218,7 @@ def in_flight(data: p.InFlight) -> str:
     return head + note + table_html
 
 
-def revenue(data: p.Revenue) -> str:
+def revenue(data: sp.Revenue) -> str:
     if not data.months or data.latest_month is None or data.latest_revenue is None:
         return empty("No sales loaded yet.")
     head = figures(figure("latest_revenue", f"Revenue {data.latest_month}", data.latest_revenue))
@@ -232,7 +233,7 @@ def revenue(data: p.Revenue) -> str:
     return head + chart
 
 
-def top_sellers(data: p.TopSellers) -> str:
+def top_sellers(data: sp.TopSellers) -> str:
     if not data.sellers:
         return empty("No sales loaded yet.")
     chart = hbar_chart(
@@ -246,7 +247,7 @@ def top_sellers(data: p.TopSellers) -> str:
     return f'<p class="note">Sales month {escape(str(data.month))}.</p>' + chart
 
 
-def segments(data: p.Segments) -> str:
+def segments(data: sp.Segments) -> str:
     if not data.segments:
         return empty(NO_ANALYTICS)
     chart = hbar_chart(
@@ -263,7 +264,7 @@ def segments(data: p.Segments) -> str:
     return head + chart
 
 
-def movers(data: p.Movers) -> str:
+def movers(data: sp.Movers) -> str:
     if not data.movers:
         return empty(NO_ANALYTICS)
     parts = [f'<p class="note">Change from the month before {escape(str(data.month))}.</p>']
@@ -285,7 +286,7 @@ def movers(data: p.Movers) -> str:
     return "".join(parts)
 
 
-def _change(mover: p.Mover) -> str:
+def _change(mover: sp.Mover) -> str:
     sign = "+" if mover.mom_change >= 0 else ""
     pct = f" ({sign}{mover.mom_change_pct}%)" if mover.mom_change_pct is not None else ""
     return f"{sign}{full(mover.mom_change)}{pct}"
