@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from include.local_s3 import MotoServer
+from include.local_s3 import MotoServer, connection_json
 from include.processes import free_port
 from salesflow.db import connect, execute_script, init_database
 from salesflow.sql import identifier, render
@@ -60,13 +60,8 @@ def isolate(workdir: Path, s3_port: int) -> None:
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             # No generated password to print: the token is made in-process for the admin user.
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW_CONN_SALESFLOW_S3": json.dumps(
-                {
-                    "conn_type": "aws",
-                    "login": "bench",
-                    "password": "bench-secret",
-                    "extra": {"endpoint_url": f"http://127.0.0.1:{s3_port}", "region_name": "us-east-1"},
-                }
+            "AIRFLOW_CONN_SALESFLOW_S3": connection_json(
+                f"http://127.0.0.1:{s3_port}", "bench", "bench-secret"
             ),
         }
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BIN, ROOT, BenchError
-from include.local_s3 import MotoServer, MotoStartError
+from include.local_s3 import MotoServer, MotoStartError, connection_json
 from include.sample_data.generate import GeneratedFile
 
 UPLOAD_THREADS = 32
@@ -266,12 +266,9 @@ def sandbox(sitting: Sitting, tag: str) -> Iterator[Sandbox]:
             endpoint = moto.start()
         except MotoStartError as error:
             raise BenchError(str(error)) from None
-        connection = {
-            "conn_type": "aws",
-            **S3_LOGIN,
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-        overrides["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(connection)
+        overrides["AIRFLOW_CONN_SALESFLOW_S3"] = connection_json(
+            endpoint, S3_LOGIN["login"], S3_LOGIN["password"]
+        )
         os.environ.update(overrides)
         database_made = True
         init_database(box.settings)

@@ -21,6 +21,7 @@ reused) is removed without signalling anything.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import urllib.request
@@ -47,6 +48,21 @@ MOTO_SERVER = "moto_server"
 
 # The one error a failed start raises, under the name the benchmarks know.
 MotoStartError = ServerStartError
+
+
+def connection_json(
+    endpoint: str, login: str = "salesflow-local", password: str = "salesflow-local-secret"
+) -> str:
+    """The ``salesflow_s3`` connection to a local S3 at ``endpoint``, as ``AIRFLOW_CONN_SALESFLOW_S3``
+    holds it (moto takes any keys; ``scripts/env.sh`` writes the same for the demo)."""
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": login,
+            "password": password,
+            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+        }
+    )
 
 
 def answers(endpoint: str) -> bool:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from include.local_s3 import MotoServer
+from include.local_s3 import MotoServer, connection_json
 from include.local_services import MariaDB
 from tests.support.services import MySqlAddress, mysql_connection
 
@@ -80,13 +80,8 @@ os.environ["AIRFLOW_CONN_SALESFLOW_SPARK"] = json.dumps({"conn_type": "spark", "
 def s3_endpoint() -> Iterator[str]:
     """A moto S3 server on a free loopback port for the whole session; stopped by its PID."""
     with MotoServer(log_path=_TMP / "moto.log") as server:
-        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "sf-test-access-key",
-                "password": "sf-test-secret-key",
-                "extra": {"endpoint_url": server.endpoint, "region_name": "us-east-1"},
-            }
+        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = connection_json(
+            server.endpoint, "sf-test-access-key", "sf-test-secret-key"
         )
         # A Spark job run in this process finds S3 as spark-submit would give it to the job.
         from salesflow.spark_setup import S3Access

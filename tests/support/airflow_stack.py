@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from include.local_s3 import connection_json
 from include.processes import free_ports
 from salesflow.paths import PROJECT_ROOT
 from tests.support.services import mysql_connection
@@ -99,14 +100,7 @@ def airflow_stack(state: Path, extra: dict[str, str] | None = None) -> Iterator[
     try:
         subprocess.run([SCRIPT, "start"], env=env, check=True, timeout=600)
         os.environ.update({key: env[key] for key in shared})
-        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = json.dumps(
-            {
-                "conn_type": "aws",
-                "login": "salesflow-local",
-                "password": "salesflow-local-secret",
-                "extra": {"endpoint_url": f"http://127.0.0.1:{s3_port}", "region_name": "us-east-1"},
-            }
-        )
+        os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = connection_json(f"http://127.0.0.1:{s3_port}")
         password = json.loads((state / "passwords.json").read_text())["admin"]
         yield Stack(f"http://127.0.0.1:{port}", password, load_settings(), state, env)
     finally:
