@@ -22,15 +22,16 @@ from salesflow.paths import PROJECT_ROOT
 from salesflow.spark_setup import S3Access, spark_jars
 
 WARMUP = PROJECT_ROOT / "spark_jobs" / "warmup.py"
-REGION = "us-east-1"
-# Any key does for moto; the job never sees a real one.
-LOCAL_KEYS = {"AWS_ACCESS_KEY_ID": "warmup", "AWS_SECRET_ACCESS_KEY": "warmup"}
 
 
-def submit_command(archive: Path, endpoint: str) -> list[str]:
+def local_s3(endpoint: str) -> S3Access:
+    """The builder's own moto server (any key does for moto; the job never sees a real one)."""
+    return S3Access(endpoint_url=endpoint, region="us-east-1", access_key="warmup", secret_key="warmup")
+
+
+def submit_command(archive: Path, s3: S3Access) -> list[str]:
     """spark-submit of the warm-up job as the operator submits a job, writing ``archive`` at exit."""
     settings = load_settings()
-    s3 = S3Access(endpoint_url=endpoint, region=REGION)
     conf = {**settings.spark_conf, **s3.spark_conf()}
     conf.pop("spark.driver.memory", None)
     conf["spark.driver.extraJavaOptions"] = f"-XX:ArchiveClassesAtExit={archive}"
@@ -46,9 +47,9 @@ def build(archive: Path) -> int:
     log = archive.with_name(archive.name + ".log")
     partial.unlink(missing_ok=True)
     with MotoServer(log_path=archive.with_name("spark-cds-moto.log")) as s3, log.open("wb") as out:
-        local = S3Access(endpoint_url=s3.endpoint, region=REGION)
-        env = {**os.environ, **local.environment(), **LOCAL_KEYS}
-        command = submit_command(partial, s3.endpoint)
+        local = local_s3(s3.endpoint)
+        command = submit_command(partial, local)
+        env = {**os.environ, **local.environment()}
         done = subprocess.run(command, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)
     if done.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
