@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from salesflow.contracts import FileOutcome, TransformResult, dumps
+from salesflow.contracts import RESULT_NAME, FileOutcome, TransformResult, dumps
 from salesflow.faults import fault_point
 from salesflow.ledger import StatusMove
 from salesflow.sql import render
@@ -20,7 +20,6 @@ from spark_jobs.write import LoadParts, batch_folder
 
 log = logging.getLogger("salesflow.transform")
 
-RESULT_NAME = "result.json"
 SUMMARIES = ["customer_month_summary", "sales_team_month_summary", "product_month_summary"]
 
 

@@ -31,7 +31,7 @@ import sys
 
 from pyspark.sql import DataFrame, SparkSession
 
-from salesflow.contracts import FileOutcome, JobSpec, TransformResult, loads
+from salesflow.contracts import RESULT_NAME, FileOutcome, JobSpec, TransformResult, loads
 from salesflow.faults import fault_point
 from salesflow.ledger import LOAD_FAILED, StatusMove
 from salesflow.sql import named_lock
@@ -41,7 +41,7 @@ from spark_jobs.common import run_job
 from spark_jobs.compute import compute
 from spark_jobs.context import JobContext, timed
 from spark_jobs.extract import check_rows
-from spark_jobs.load import RESULT_NAME, commit, write_result
+from spark_jobs.load import commit, write_result
 from spark_jobs.plan import plan_batch
 from spark_jobs.write import write_outputs
 

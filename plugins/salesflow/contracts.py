@@ -13,6 +13,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
+# The Spark job's result under the run's prefix: written by the job, read by the DAG's later tasks.
+RESULT_NAME = "result.json"
+
 T = TypeVar("T")
 
 

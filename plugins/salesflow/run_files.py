@@ -22,7 +22,7 @@ from typing import Any
 
 from salesflow import contracts
 from salesflow.config import Settings
-from salesflow.contracts import JobSpec, TransformResult
+from salesflow.contracts import RESULT_NAME, JobSpec, TransformResult
 from salesflow.db import connect
 from salesflow.intake import EXTENSIONS
 from salesflow.ledger import FileLedger, LedgerEntry
@@ -33,7 +33,6 @@ from salesflow.storage import list_versions, read_object, s3_hook
 log = logging.getLogger(__name__)
 
 SPEC_NAME = "spec.json"
-RESULT_NAME = "result.json"
 
 
 def run_prefix(settings: Settings, run_id: str) -> str:
