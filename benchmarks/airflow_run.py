@@ -7,9 +7,7 @@ the DAG's tasks whose class is a ``SparkSubmitOperator`` (or a subclass).
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import sqlite3
 import subprocess
 import time
@@ -20,6 +18,7 @@ from typing import Any
 from benchmarks.common import BIN, ROOT, BenchError
 from benchmarks.memory import MemorySampler
 from benchmarks.services import Sandbox, Sitting, pymysql_connect
+from include.processes import stop_child
 from include.sample_data.generate import GeneratedFile
 
 DAG_ID = "sales_pipeline"
@@ -63,20 +62,6 @@ def spark_task_ids(dags_folder: Path, dag_id: str = DAG_ID) -> frozenset[str]:
 # The run
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """Stops a child started in its own session, and what it started (Spark JVMs), by its group id."""
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def run_dag(env: dict[str, str], log_path: Path, logical_date: datetime) -> tuple[int, float, MemorySampler]:
     """``airflow dags test`` as a child in its own session, its memory sampled meanwhile."""
     command = [str(BIN / "airflow"), "dags", "test", DAG_ID, logical_date.isoformat()]
@@ -90,13 +75,13 @@ def run_dag(env: dict[str, str], log_path: Path, logical_date: datetime) -> tupl
         try:
             status = process.wait()
         except BaseException:
-            _stop_group(process)
+            stop_child(process, group=True)
             raise
         finally:
             sampler.stop()
         seconds = time.perf_counter() - started
     if status != 0:
-        _stop_group(process)  # a failed run may leave a Spark JVM behind
+        stop_child(process, group=True)  # a failed run may leave a Spark JVM behind
     return status, seconds, sampler
 
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from include.local_s3 import MotoServer, connection_json
 from include.processes import free_port
-from salesflow.db import connect, execute_script, init_database
-from salesflow.sql import identifier, render
+from salesflow.db import connect, drop_database, execute_script, init_database
+from salesflow.sql import render
 
 BENCH_SQL = Path(__file__).resolve().parent / "sql"
 
@@ -223,8 +223,7 @@ def main() -> int:
             report(measure(settings, args.repeat), counts, args.out)
     finally:
         if not args.keep:
-            with connect(settings, database=None) as conn, conn.cursor() as cursor:
-                cursor.execute(f"DROP DATABASE IF EXISTS `{identifier(settings.database)}`")
+            drop_database(settings)
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

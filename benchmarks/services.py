@@ -174,10 +174,6 @@ def _server_statement(statement: str) -> None:
         conn.close()
 
 
-def drop_database(database: str) -> None:
-    _server_statement(f"DROP DATABASE IF EXISTS `{database}`")
-
-
 @contextmanager
 def scratch_database(database: str) -> Iterator[str]:
     """A new, empty database, dropped at the end."""
@@ -185,7 +181,7 @@ def scratch_database(database: str) -> Iterator[str]:
     try:
         yield database
     finally:
-        drop_database(database)
+        _server_statement(f"DROP DATABASE IF EXISTS `{database}`")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,7 +232,9 @@ def _clean_up(box: Sandbox, moto: MotoServer, database_made: bool) -> None:
     moto.stop()
     if database_made:
         try:
-            drop_database(box.settings.database)
+            from salesflow.db import drop_database
+
+            drop_database(box.settings)
         except Exception as error:  # the error that ended the case matters more; say what is left
             print(f"bench: could not drop {box.settings.database}: {error}", file=sys.stderr)
     if box.keep_folders:

@@ -35,6 +35,7 @@ from include.processes import (
     free_port,
     read_pid,
     runs_program,
+    stop_child,
     stop_pid,
     wait_until_answers,
 )
@@ -120,14 +121,8 @@ class MotoServer:
         return self.endpoint
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_child(self.process, timeout=STOP_SECONDS)
 
     def __enter__(self) -> MotoServer:
         self.start()

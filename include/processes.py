@@ -91,6 +91,35 @@ def stop_pid(pid: int, program: str, sig: int = signal.SIGTERM, timeout: float =
             time.sleep(0.05)
 
 
+def stop_child(process: subprocess.Popen, *, group: bool = False, timeout: float = STOP_SECONDS) -> None:
+    """A child of ours stopped: TERM, then KILL after `timeout` seconds, and reaped (its PID cannot
+    be another program's before that). With `group`, the whole process group it leads (started
+    with ``start_new_session``), also when the leader has already exited and left children."""
+    for signal_, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        if not group and process.poll() is not None:
+            return
+        try:
+            (os.killpg if group else os.kill)(process.pid, signal_)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            if not group:
+                return
+        except subprocess.TimeoutExpired:
+            continue
+        if group and not _group_alive(process.pid):
+            return
+
+
+def _group_alive(group_id: int) -> bool:
+    try:
+        os.killpg(group_id, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def read_pid(pidfile: Path) -> int | None:
     try:
         return int(pidfile.read_text().strip())

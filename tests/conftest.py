@@ -100,14 +100,11 @@ def settings():
 @pytest.fixture(scope="session")
 def mysql_database(settings) -> Iterator[str]:
     """The session's own database with schema and seeded dimensions; dropped at the end."""
-    from salesflow.db import init_database
+    from salesflow.db import drop_database, init_database
 
     init_database(settings)
     yield settings.database
-    conn = mysql_connection()
-    with conn.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS `{settings.database}`")
-    conn.close()
+    drop_database(settings)
 
 
 @pytest.fixture
@@ -171,10 +168,10 @@ def airflow_db() -> None:
 def environment(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
     """Switches to a bucket, database and folders of their own; returns the settings."""
     from salesflow.config import load_settings
-    from salesflow.db import init_database
+    from salesflow.db import drop_database, init_database
     from salesflow.storage import s3_hook
 
-    made: list[str] = []
+    made: list = []
 
     def switch(name: str):
         tag = f"{name}_{uuid.uuid4().hex[:6]}"
@@ -184,15 +181,12 @@ def environment(monkeypatch, tmp_path, s3_endpoint, mysql_database, airflow_db):
         settings = load_settings()
         s3_hook().create_bucket(bucket_name=settings.bucket)
         init_database(settings)
-        made.append(settings.database)
+        made.append(settings)
         return settings
 
     yield switch
-    conn = mysql_connection()
-    with conn.cursor() as cursor:
-        for database in made:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-    conn.close()
+    for settings in made:
+        drop_database(settings)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

@@ -6,16 +6,30 @@ example ``SALESFLOW__STORAGE__BUCKET``); tests use this to get their own bucket,
 folders. String values written as ``fernet:<token>`` are decrypted with the key from outside the
 repository (see :mod:`salesflow.crypto`). Credentials themselves live in Airflow connections, whose
 ids are fixed below so that every environment defines the same names.
+
+The model mirrors the files (pydantic-settings: the files, then the environment, each value typed
+and checked, every wrong one named in one error); the pipeline reads the short names of
+:class:`Settings` (``settings.bucket``, ``settings.tables``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from salesflow.crypto import decrypt_value, is_encrypted, load_key
 from salesflow.limits import Limits
@@ -34,8 +48,13 @@ class ConfigError(ValueError):
     """The configuration is missing or wrong; the message names the file and the setting."""
 
 
-@dataclass(frozen=True)
-class Prefixes:
+class Section(BaseModel):
+    """A section of the settings files: its names fixed (a misspelt one is an error), read-only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Prefixes(Section):
     source: str
     processed: str
     error: str
@@ -48,9 +67,15 @@ class Prefixes:
     reports: str
     runs: str
 
+    @field_validator("*")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        """An S3 prefix as a folder: no leading slash, one trailing slash."""
+        value = value.strip().lstrip("/")
+        return value if value.endswith("/") else value + "/"
 
-@dataclass(frozen=True)
-class Tables:
+
+class Tables(Section):
     ledger: str
     customer: str
     store: str
@@ -66,63 +91,141 @@ class Tables:
     product_month_summary: str
 
 
-@dataclass(frozen=True)
-class Dashboard:
+class Dashboard(Section):
     """The "Sales pipeline" page's thresholds (section ``dashboard``)."""
 
-    stale_after_hours: int = 26
-    stuck_after_minutes: int = 120
-    max_listed_files: int = 500
+    stale_after_hours: PositiveInt = 26
+    stuck_after_minutes: PositiveInt = 120
+    max_listed_files: PositiveInt = 500
 
 
-@dataclass(frozen=True)
-class Settings:
-    environment: str
+class Storage(Section):
     bucket: str
     prefixes: Prefixes
+
+
+class Local(Section):
     error_dir: Path
+
+    @field_validator("error_dir", mode="before")
+    @classmethod
+    def _inside_project(cls, value: Any) -> Path:
+        """``$VAR`` and ``~`` expanded; a relative folder is the project's."""
+        path = Path(os.path.expandvars(str(value))).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+class Mysql(Section):
     database: str
     tables: Tables
-    mandatory_columns: tuple[str, ...]
-    max_attempts: int
-    spark_conf: dict[str, str]
+
+
+class Pipeline(Section):
+    max_attempts: PositiveInt
+
+
+class Spark(Section):
     jdbc_jar: str
     jdbc_driver: str
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """One environment's settings, as the files hold them with the environment's overrides."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=OVERRIDE_PREFIX, env_nested_delimiter="__", frozen=True, extra="forbid"
+    )
+
+    environment: str
+    storage: Storage
+    local: Local
+    mysql: Mysql
+    # A list in the files, or "a,b" in SALESFLOW__MANDATORY_COLUMNS; names normalised to lower case.
+    mandatory_columns: Annotated[tuple[str, ...], NoDecode]
+    pipeline: Pipeline
+    spark: Spark
     dashboard: Dashboard = Dashboard()
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = Field(default_factory=Limits)
+
+    @field_validator("mandatory_columns", mode="before")
+    @classmethod
+    def _column_names(cls, value: Any) -> tuple[str, ...]:
+        names = value.split(",") if isinstance(value, str) else value
+        return tuple(str(name).strip().lower() for name in names if str(name).strip())
+
+    # The names the pipeline reads.
+    @property
+    def bucket(self) -> str:
+        return self.storage.bucket
+
+    @property
+    def prefixes(self) -> Prefixes:
+        return self.storage.prefixes
+
+    @property
+    def error_dir(self) -> Path:
+        return self.local.error_dir
+
+    @property
+    def database(self) -> str:
+        return self.mysql.database
+
+    @property
+    def tables(self) -> Tables:
+        return self.mysql.tables
+
+    @property
+    def max_attempts(self) -> int:
+        return self.pipeline.max_attempts
+
+    @property
+    def spark_conf(self) -> dict[str, str]:
+        return self.spark.conf
+
+    @property
+    def jdbc_jar(self) -> str:
+        return self.spark.jdbc_jar
+
+    @property
+    def jdbc_driver(self) -> str:
+        return self.spark.jdbc_driver
 
 
-def _apply_overrides(raw: dict[str, Any], environ: dict[str, str]) -> None:
-    for name, value in environ.items():
-        if not name.startswith(OVERRIDE_PREFIX):
-            continue
-        path = name[len(OVERRIDE_PREFIX) :].lower().split("__")
-        node = raw
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{name}: {part!r} is not a section")
-        node[path[-1]] = value
+class _Environ(EnvSettingsSource):
+    """``SALESFLOW__<SECTION>__<NAME>`` variables of a given mapping (not only ``os.environ``)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ  # read by _load_env_vars, which the parent's __init__ calls
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # Names matched whatever their case (as for os.environ with case_sensitive off); values kept.
+        return {name.lower(): value for name, value in self._environ.items()}
 
 
-def _decrypt_tree(node: Any, where: str, environ: dict[str, str]) -> Any:
+class _Decrypted(PydanticBaseSettingsSource):
+    """A source's values with each ``fernet:`` string decrypted, named by its place in the files."""
+
+    def __init__(self, source: PydanticBaseSettingsSource, environ: Mapping[str, str]) -> None:
+        super().__init__(source.settings_cls)
+        self._source, self._environ = source, environ
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ gives the whole tree
+
+    def __call__(self) -> dict[str, Any]:
+        return _decrypt_tree(self._source(), "", self._environ)
+
+
+def _decrypt_tree(node: Any, where: str, environ: Mapping[str, str]) -> Any:
     if isinstance(node, dict):
         return {key: _decrypt_tree(value, f"{where}.{key}", environ) for key, value in node.items()}
     if isinstance(node, list):
         return [_decrypt_tree(value, f"{where}[{i}]", environ) for i, value in enumerate(node)]
     if is_encrypted(node):
-        return decrypt_value(node, load_key(environ), name=where.lstrip("."))
+        return decrypt_value(node, load_key(dict(environ)), name=where.lstrip("."))
     return node
-
-
-def _prefix(value: str) -> str:
-    value = value.strip().lstrip("/")
-    return value if value.endswith("/") else value + "/"
-
-
-def _local_path(value: str) -> Path:
-    path = Path(os.path.expandvars(str(value))).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 def _read_yaml(config_file: Path) -> dict[str, Any]:
@@ -153,53 +256,30 @@ def config_files(environment: str) -> dict[str, Any]:
     return _merge(_read_yaml(CONFIG_DIR / "base.yaml"), _read_yaml(CONFIG_DIR / f"{environment}.yaml"))
 
 
-def load_settings(environment: str | None = None, environ: dict[str, str] | None = None) -> Settings:
-    """Read, override and decrypt the settings of one environment."""
+def load_settings(environment: str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, override and decrypt the settings of one environment (``environ``: the variables to
+    read, ``os.environ`` by default)."""
     environ = dict(os.environ if environ is None else environ)
     environment = environment or environ.get(ENV_VAR, "dev")
-    raw = config_files(environment)
-    _apply_overrides(raw, environ)
-    raw = _decrypt_tree(raw, "", environ)
-    try:
-        storage, local, mysql = raw["storage"], raw["local"], raw["mysql"]
-        columns = raw["mandatory_columns"]
-        if isinstance(columns, str):
-            columns = columns.split(",")
-        return Settings(
-            environment=environment,
-            bucket=str(storage["bucket"]),
-            prefixes=Prefixes(**{k: _prefix(v) for k, v in storage["prefixes"].items()}),
-            error_dir=_local_path(local["error_dir"]),
-            database=str(mysql["database"]),
-            tables=Tables(**mysql["tables"]),
-            mandatory_columns=tuple(c.strip().lower() for c in columns if c.strip()),
-            max_attempts=_positive_int(raw["pipeline"]["max_attempts"], "pipeline.max_attempts"),
-            spark_conf={str(k): str(v) for k, v in (raw["spark"].get("conf") or {}).items()},
-            jdbc_jar=str(raw["spark"]["jdbc_jar"]),
-            jdbc_driver=str(raw["spark"]["jdbc_driver"]),
-            dashboard=Dashboard(**_positive_ints(raw, "dashboard", Dashboard)),
-            limits=Limits(**_positive_ints(raw, "limits", Limits)),
+    files = config_files(environment)
+    # Highest first: the environment chosen, then SALESFLOW__ variables, then the files.
+    sources = tuple(
+        _Decrypted(source, environ)
+        for source in (
+            InitSettingsSource(Settings, {"environment": environment}),
+            _Environ(Settings, environ),
+            InitSettingsSource(Settings, files),
         )
-    except (KeyError, TypeError) as error:
-        raise ConfigError(
-            f"{CONFIG_DIR}/base.yaml with {environment}.yaml: missing or malformed setting {error}"
-        ) from None
-
-
-def _positive_ints(raw: dict[str, Any], section: str, kind: type) -> dict[str, int]:
-    """A section of whole numbers, each at least 1; a name the section does not have is an error."""
-    values = raw.get(section) or {}
-    unknown = sorted(set(values) - {f.name for f in fields(kind)})
-    if unknown:
-        raise ConfigError(f"{section}: no setting called {', '.join(unknown)}")
-    return {name: _positive_int(value, f"{section}.{name}") for name, value in values.items()}
-
-
-def _positive_int(value: Any, name: str) -> int:
+    )
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1:
-        raise ConfigError(f"{name}: expected a whole number of at least 1, got {value!r}")
-    return number
+        return Settings(_build_sources=(sources, {}))
+    except ValidationError as error:
+        # Each wrong setting by its place in the files; never the value (it may be a secret).
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}" for problem in error.errors()
+        )
+        raise ConfigError(
+            f"{CONFIG_DIR}/base.yaml with {environment}.yaml and {OVERRIDE_PREFIX}* variables: {problems}"
+        ) from None
+    except SettingsError as error:  # a variable that is not of its section's shape
+        raise ConfigError(f"{OVERRIDE_PREFIX}* variables: {error}") from None

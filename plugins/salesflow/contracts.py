@@ -9,14 +9,21 @@ an S3 PUT is whole, so a retry reads the earlier object or none, never half of o
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from pydantic import ConfigDict, TypeAdapter
 
 # The Spark job's result under the run's prefix: written by the job, read by the DAG's later tasks.
 RESULT_NAME = "result.json"
 
 T = TypeVar("T")
+
+# Each contract refuses a field it does not have, and takes JSON values of its fields' types only
+# (no "3" for 3): a spec or result from another version of the code fails where it is read.
+CONTRACT = ConfigDict(extra="forbid", strict=True)
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,8 @@ MONTHLY_DATASETS = {
 @dataclass(frozen=True)
 class IntakeFile:
     """One file of the run as the download pass left it: where it is and what its checks found."""
+
+    __pydantic_config__ = CONTRACT
 
     file_id: int  # the ledger id of the file version
     object_key: str
@@ -72,6 +81,8 @@ class JdbcTarget:
     The password travels in the job's environment, never in a file or on a command line.
     """
 
+    __pydantic_config__ = CONTRACT
+
     host: str
     port: int
     user: str
@@ -85,6 +96,8 @@ class JdbcTarget:
 @dataclass(frozen=True)
 class JobSpec:
     """The input of the run's Spark job."""
+
+    __pydantic_config__ = CONTRACT
 
     run_id: str
     as_of_date: str
@@ -107,6 +120,8 @@ class JobSpec:
 class FileOutcome:
     """What the Spark job did with one file: LOADED with its counts, or quarantined or failed."""
 
+    __pydantic_config__ = CONTRACT
+
     object_key: str
     status: str  # LOADED, QUARANTINED (load_failed:...) or FAILED (retried by the next run)
     rows_read: int = 0
@@ -123,6 +138,8 @@ class FileOutcome:
 @dataclass(frozen=True)
 class TransformResult:
     """The output of the run's Spark job: per file its outcome, per output the months rewritten."""
+
+    __pydantic_config__ = CONTRACT
 
     run_id: str
     files: dict[str, FileOutcome] = field(default_factory=dict)  # by ledger id (JSON keys are text)
@@ -159,34 +176,16 @@ class TransformResult:
 
 def dumps(contract: Any) -> str:
     """A contract as JSON."""
-    return json.dumps(asdict(contract), indent=2, sort_keys=True)
+    plain = _adapter(type(contract)).dump_python(contract, mode="json")
+    return json.dumps(plain, indent=2, sort_keys=True)
 
 
 def loads(text: str | bytes, kind: type[T]) -> T:
-    """The contract of type ``kind`` in the JSON ``text``."""
-    return _build(kind, json.loads(text))
+    """The contract of type ``kind`` in the JSON ``text``, every field checked against its type
+    (nested contracts too); a field the type does not have is an error."""
+    return _adapter(kind).validate_json(text)
 
 
-# The nested contract types, by the field that holds them.
-_NESTED: dict[tuple[type, str], tuple[str, type]] = {
-    (JobSpec, "files"): ("list", IntakeFile),
-    (JobSpec, "jdbc"): ("one", JdbcTarget),
-    (TransformResult, "files"): ("dict", FileOutcome),
-}
-
-
-def _build(kind: type[T], data: dict[str, Any]) -> T:
-    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
-    values = {}
-    for name, value in data.items():
-        if name not in known:
-            raise ValueError(f"{kind.__name__}: unknown field {name!r}")
-        shape, inner = _NESTED.get((kind, name), ("plain", None))
-        if shape == "list":
-            value = [_build(inner, item) for item in value]
-        elif shape == "dict":
-            value = {key: _build(inner, item) for key, item in value.items()}
-        elif shape == "one":
-            value = _build(inner, value)
-        values[name] = value
-    return kind(**values)
+@functools.cache
+def _adapter(kind: type[T]) -> TypeAdapter[T]:
+    return TypeAdapter(kind)

@@ -49,6 +49,13 @@ def connect(settings: Settings, *, database: str | None = "") -> Iterator[Any]:
         conn.close()
 
 
+def drop_database(settings: Settings, database: str | None = None) -> None:
+    """The database (the configured one unless named) dropped, if it exists: a test's or a
+    benchmark's own, at its end."""
+    with connect(settings, database=None) as conn, conn.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{identifier(database or settings.database)}`")
+
+
 def execute_script(conn: Any, script: str) -> None:
     with conn.cursor() as cursor:
         for statement in split_statements(script):

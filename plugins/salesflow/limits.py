@@ -12,8 +12,10 @@ import csv
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import accumulate
+
+from pydantic import ConfigDict, PositiveInt
+from pydantic.dataclasses import dataclass
 
 # The ratio of inflated to stored bytes is judged once this much is inflated (a small file of
 # repeated values compresses far better than a large one, and may).
@@ -25,7 +27,7 @@ NOT_BRACKETS = bytes(b for b in range(256) if b not in BRACKET_DEPTH)
 NEWLINE, OPEN_BRACE, OPEN_BRACKET = ord("\n"), ord("{"), ord("[")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class Limits:
     """How large and how deep a file may be (section ``limits``; defaults in include/config).
 
@@ -33,15 +35,15 @@ class Limits:
     Spark reads it; the CSV cell limit is also the Spark reader's ``maxCharsPerColumn``.
     """
 
-    max_line_bytes: int = 16 * 1024 * 1024
-    max_decompressed_bytes: int = 4 * 1024 * 1024 * 1024
-    max_compression_ratio: int = 100
-    max_json_depth: int = 64
-    max_cell_bytes: int = 16 * 1024 * 1024
-    max_parquet_row_group_bytes: int = 512 * 1024 * 1024
-    max_parquet_footer_bytes: int = 16 * 1024 * 1024
+    max_line_bytes: PositiveInt = 16 * 1024 * 1024
+    max_decompressed_bytes: PositiveInt = 4 * 1024 * 1024 * 1024
+    max_compression_ratio: PositiveInt = 100
+    max_json_depth: PositiveInt = 64
+    max_cell_bytes: PositiveInt = 16 * 1024 * 1024
+    max_parquet_row_group_bytes: PositiveInt = 512 * 1024 * 1024
+    max_parquet_footer_bytes: PositiveInt = 16 * 1024 * 1024
     # S3's largest single CopyObject: a larger file could not be staged for Spark in one copy.
-    max_file_bytes: int = 5 * 1024 * 1024 * 1024
+    max_file_bytes: PositiveInt = 5 * 1024 * 1024 * 1024
 
 
 def over_limit(name: str, found: int, limit: int) -> str:

@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,7 @@ def render(
     SELECT %s, %s ...``, a derived table of parameters (one statement updates many rows, each with
     its own values, on MySQL and MariaDB alike; the statement names the columns).
     """
-    names: dict[str, str] = {key: identifier(value) for key, value in asdict(tables).items()}
+    names: dict[str, str] = {key: identifier(value) for key, value in tables.model_dump().items()}
     names.update(sql_literals())
     names.update({key: identifier(value) for key, value in (identifiers or {}).items()})
     for name, count in (value_lists or {}).items():

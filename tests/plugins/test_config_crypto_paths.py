@@ -166,3 +166,37 @@ def test_generator_is_reproducible():
     assert [f.content for f in first] == [f.content for f in again]
     assert [f.rows for f in first] == [25, 25]
     assert first[0].content.count(b"\n") == 26
+
+
+def test_every_wrong_setting_is_named_in_one_error_without_its_value():
+    with pytest.raises(ConfigError) as wrong:
+        load_settings(
+            environ={
+                "SALESFLOW__PIPELINE__MAX_ATTEMPTS": "0",
+                "SALESFLOW__DASHBOARD__STALE_AFTER_HOURS": "soon",
+                "SALESFLOW__LIMITS__MAX_LINE_BYTEZ": "10",
+            }
+        )
+    message = str(wrong.value)
+    for place in (
+        "pipeline.max_attempts: Input should be greater than 0",
+        "dashboard.stale_after_hours: Input should be a valid integer",
+        "limits.max_line_bytez: Unexpected keyword argument",
+    ):
+        assert place in message
+    assert "soon" not in message
+    with pytest.raises(ConfigError, match='variables: error parsing value for field "storage"') as shape:
+        load_settings(environ={"SALESFLOW__STORAGE": "s3cr3t-not-a-section"})
+    assert "s3cr3t" not in str(shape.value)
+
+
+def test_values_from_the_environment_keep_their_case_and_types():
+    settings = load_settings(
+        environ={
+            "salesflow__storage__bucket": "Sales-Bucket",
+            "SALESFLOW__STORAGE__PREFIXES__SOURCE": "Incoming/Daily",
+            "SALESFLOW__LIMITS__MAX_JSON_DEPTH": "8",
+        }
+    )
+    assert (settings.bucket, settings.prefixes.source) == ("Sales-Bucket", "Incoming/Daily/")
+    assert settings.limits.max_json_depth == 8 and settings.limits.max_line_bytes == 16 * 1024 * 1024

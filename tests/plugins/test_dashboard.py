@@ -8,7 +8,6 @@ manager, the way the API server validates them.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import uuid
 from collections import Counter, defaultdict
@@ -245,8 +244,8 @@ def test_freshness_from_the_ledger_the_source_prefix_and_airflow(filled, token):
 
 def test_freshness_says_when_the_listing_is_capped(filled, token):
     settings, _ = filled
-    capped = dataclasses.replace(
-        settings, dashboard=dataclasses.replace(settings.dashboard, max_listed_files=2)
+    capped = settings.model_copy(
+        update={"dashboard": settings.dashboard.model_copy(update={"max_listed_files": 2})}
     )
     source = make_client(capped, token).get("/api/freshness").json()["source"]
     assert (source["files"], source["capped"]) == (2, True)

@@ -3,15 +3,17 @@ own."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pymysql
 import redis
 
 from include.local_services import MariaDB, Redis
-from include.processes import HOST, alive
+from include.processes import HOST, alive, stop_child
 
 
 def test_a_server_is_started_once_found_again_and_stopped_by_its_pid(tmp_path):
@@ -72,3 +74,30 @@ def test_redis_answers_only_with_its_password_and_is_stopped_by_its_pid(tmp_path
     finally:
         server.down()
     assert not alive(pid) and server.running_pid() is None
+
+
+def test_a_child_that_ignores_term_is_killed_and_a_group_goes_whole(tmp_path):
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True); time.sleep(60)"
+    child = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE)
+    child.stdout.readline()  # TERM is ignored from here on
+    stop_child(child, timeout=0.5)
+    assert child.returncode == -signal.SIGKILL
+    # A leader that exits on TERM leaves a grandchild that ignores it: the group stop ends both.
+    pid_file = tmp_path / "grandchild.pid"
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', {stubborn!r}]); open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(60)",
+        ],
+        start_new_session=True,
+    )
+    while not pid_file.exists() or not pid_file.read_text():
+        time.sleep(0.05)
+    grandchild = int(pid_file.read_text())
+    time.sleep(0.5)  # its SIGTERM handler is set
+    stop_child(leader, group=True, timeout=0.5)
+    deadline = time.monotonic() + 5
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leader.returncode is not None and not alive(grandchild)

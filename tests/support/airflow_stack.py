@@ -22,7 +22,6 @@ from typing import Any
 from include.local_s3 import connection_json
 from include.processes import free_ports
 from salesflow.paths import PROJECT_ROOT
-from tests.support.services import mysql_connection
 
 SCRIPT = str(PROJECT_ROOT / "scripts" / "airflow.sh")
 RUN_TIMEOUT_SECONDS = 420
@@ -88,6 +87,7 @@ def airflow_stack(state: Path, extra: dict[str, str] | None = None) -> Iterator[
     layout; its workers are started with ``Stack.start_worker``).
     """
     from salesflow.config import load_settings
+    from salesflow.db import drop_database
 
     tag = uuid.uuid4().hex[:6]
     port, s3_port = free_ports(2)
@@ -111,14 +111,7 @@ def airflow_stack(state: Path, extra: dict[str, str] | None = None) -> Iterator[
             else:
                 os.environ[key] = value
         shutil.rmtree(services, ignore_errors=True)
-        drop_database(tag)
-
-
-def drop_database(tag: str) -> None:
-    conn = mysql_connection()
-    with conn.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS `sf_stack_{tag}`")
-    conn.close()
+        drop_database(load_settings(), f"sf_stack_{tag}")
 
 
 class Api:

@@ -8,7 +8,6 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -196,7 +195,7 @@ def download_claimed_files(
         recompute_months=sorted(recompute_months or []),
         jdbc=jdbc_target(settings),
         database=settings.database,
-        tables=asdict(settings.tables),
+        tables=settings.tables.model_dump(),
         max_cell_chars=settings.limits.max_cell_bytes,
     )
     uri = write_spec(settings, run_id, spec)  # a try that dies here leaves the earlier spec
