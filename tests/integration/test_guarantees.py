@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -181,34 +183,46 @@ def test_a_run_that_died_between_load_and_archive_converges(environment):
     assert marts(settings) == expected_marts(valid_rows(files + new))
 
 
-def test_two_runs_started_together_share_the_files_without_failing(environment, tmp_path):
+def test_two_runs_at_once_each_load_their_own_claims_and_leave_the_others_alone(environment, tmp_path):
+    """Two runs of one Airflow (one metadata DB) overlap: the first holds its claimed files while
+    the second starts; the second leaves them alone (their run is running) and takes only the new
+    ones. Each file is loaded once, by the run that claimed it."""
     settings = environment("together")
-    files = good_files(rows=2000, files=8, seed=51, start_month=date(2024, 4, 1), months=2)
-    upload(settings, files)
-    environments = []
-    for index in range(2):
-        home = tmp_path / f"airflow-{index}"  # two independent Airflow installations
-        home.mkdir()
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-        }
-        airflow = str(Path(sys.executable).parent / "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-        environments.append(env)
-    processes = [
-        start_dag_test(when, env, tmp_path / f"run-{index}.log")
-        for index, (when, env) in enumerate(
-            zip(("2024-06-01T00:00:00+00:00", "2024-06-02T00:00:00+00:00"), environments, strict=True)
-        )
+    first = good_files(rows=1000, files=4, seed=51, start_month=date(2024, 4, 1), months=2)
+    second = [
+        dataclasses.replace(f, name=f"later_{f.name}")
+        for f in good_files(rows=1000, files=4, seed=52, start_month=date(2024, 5, 1), months=1)
     ]
-    codes = [p.wait(timeout=900) for p in processes]
-    assert codes == [0, 0], [(tmp_path / f"run-{i}.log").read_text()[-3000:] for i in range(2)]
-    runs = query(settings, "SELECT run_id, COUNT(*) FROM file_ledger GROUP BY run_id")
-    assert sum(n for _, n in runs) == 8 and all(
-        status == ("LOADED", None, 250, 250, 0) for status in ledger(settings).values()
+    upload(settings, first)
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "claim_files").write_text("pause")  # the first run waits right after its claim
+    holding = start_dag_test(
+        "2030-07-01T00:00:00+00:00",
+        {**os.environ, "SALESFLOW_FAULT_DIR": str(faults)},
+        tmp_path / "run-1.log",
     )
+    deadline = time.monotonic() + 300
+    while not (faults / "claim_files.reached").exists():
+        assert holding.poll() is None and time.monotonic() < deadline, (tmp_path / "run-1.log").read_text()[
+            -3000:
+        ]
+        time.sleep(0.2)
+    upload(settings, second)
+    later = start_dag_test("2030-07-02T00:00:00+00:00", dict(os.environ), tmp_path / "run-2.log")
+    assert later.wait(timeout=900) == 0, (tmp_path / "run-2.log").read_text()[-3000:]
+    (faults / "claim_files.release").touch()
+    assert holding.wait(timeout=900) == 0, (tmp_path / "run-1.log").read_text()[-3000:]
+
+    keys_by_run = {}
+    for run_id, key in query(settings, "SELECT run_id, object_key FROM file_ledger"):
+        keys_by_run.setdefault(run_id, set()).add(key)
+    assert keys_by_run == {
+        "manual__2030-07-01T00:00:00+00:00": {f"sales_data/{f.name}" for f in first},
+        "manual__2030-07-02T00:00:00+00:00": {f"sales_data/{f.name}" for f in second},
+    }
+    assert all(status == ("LOADED", None, 250, 250, 0) for status in ledger(settings).values())
+    files = first + second
     assert query(settings, "SELECT COUNT(*), COUNT(DISTINCT file_id, line_number) FROM sales") == [
         (2000, 2000)
     ]

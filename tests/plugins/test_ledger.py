@@ -155,6 +155,7 @@ def test_a_run_a_lost_service_ended_is_no_attempt_at_its_files(ledger):
 
 def test_only_a_run_airflow_says_it_does_not_know_is_taken_for_over():
     """Issue 26, point 6: an error while asking for a run's state fails the claim."""
+    from airflow.sdk.api.datamodels._generated import DagRunState
     from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
     from airflow.sdk.execution_time.comms import ErrorResponse
 
@@ -169,6 +170,7 @@ def test_only_a_run_airflow_says_it_does_not_know_is_taken_for_over():
         return ask
 
     assert known_run_state(lambda: "running") == "running"
+    assert known_run_state(lambda: DagRunState.RUNNING) == "running"  # what the SDK returns
     assert known_run_state(answer(404)) is None
     with pytest.raises(AirflowRuntimeError):
         known_run_state(answer(500))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from salesflow.config import Settings
@@ -28,12 +29,14 @@ def known_run_state(ask: Callable[[], Any]) -> str | None:
     from airflow.sdk.exceptions import AirflowRuntimeError
 
     try:
-        return str(ask())
+        state = ask()
     except AirflowRuntimeError as error:
         detail = error.error.detail if isinstance(error.error.detail, dict) else {}
         if detail.get("status_code") == NOT_FOUND_STATUS:
             return None
         raise
+    # The SDK answers with a DagRunState (a str Enum whose str() is "DagRunState.RUNNING"): its value.
+    return state.value if isinstance(state, Enum) else str(state)
 
 
 def claim_new_files(
