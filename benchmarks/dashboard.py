@@ -159,7 +159,7 @@ def measure(settings: Any, repeat: int) -> dict[str, dict[str, float]]:
     from fastapi.testclient import TestClient
 
     from salesflow.dashboard.app import create_app
-    from salesflow.dashboard.panels import PANELS
+    from salesflow.dashboard.render import PANELS
 
     client = TestClient(create_app(settings), headers={"Authorization": f"Bearer {token()}"})
     medians: dict[str, dict[str, float]] = {}

@@ -18,7 +18,7 @@ import pytest
 
 from salesflow.dashboard import panels
 from salesflow.dashboard.charts import compact, hbar_chart, nice_ticks
-from salesflow.dashboard.panels import PANELS
+from salesflow.dashboard.render import PANELS
 from tests.support import dashboard_data as data
 from tests.support.services import mysql_connection
 
@@ -465,9 +465,3 @@ def test_horizontal_bars_grow_both_ways_from_zero():
     (up_x, up_w), (down_x, down_w) = ((float(x), float(w)) for x, w in bars)
     assert down_x + down_w == pytest.approx(up_x, abs=0.2)  # both start at the zero line
     assert down_w == pytest.approx(up_w * 90 / 40, rel=0.01)
-
-
-def test_every_panel_has_its_renderer():
-    from salesflow.dashboard.render import RENDERERS
-
-    assert list(RENDERERS) == list(PANELS)

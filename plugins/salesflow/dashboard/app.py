@@ -33,8 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from salesflow.config import AWS_CONN_ID, Settings, load_settings
-from salesflow.dashboard.panels import PANELS
-from salesflow.dashboard.render import RENDERERS
+from salesflow.dashboard.render import PANELS
 from salesflow.dashboard.sources import Sources
 from salesflow.db import DatabaseUnavailableError, connect
 from salesflow.storage import s3_hook
@@ -144,7 +143,7 @@ def _add_routes(app: FastAPI, sources: _Sources) -> None:
     @app.get("/panels/{panel}", response_class=HTMLResponse)
     def panel_html(panel: str) -> HTMLResponse:
         data = _read_panel(sources, panel)
-        return HTMLResponse(RENDERERS[panel](data))
+        return HTMLResponse(PANELS[panel].html(data))
 
 
 def _read_panel(sources: _Sources, panel: str) -> Any:
@@ -153,7 +152,7 @@ def _read_panel(sources: _Sources, panel: str) -> Any:
     settings = sources.settings()
     try:
         with connect(settings) as conn:
-            return PANELS[panel](Sources(settings, conn, sources.s3_hook))
+            return PANELS[panel].read(Sources(settings, conn, sources.s3_hook))
     except DatabaseUnavailableError as error:
         # The message names host, port and user (never the password): what an operator needs.
         raise HTTPException(status_code=503, detail=str(error)) from None

@@ -12,12 +12,9 @@ counted on that clock too.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-from salesflow.dashboard.sales_panels import movers, revenue, segments, top_sellers
 from salesflow.dashboard.sources import Sources, database_today, query_rows
 from salesflow.paths import rebase_key
 from salesflow.statuses import IN_FLIGHT, FileStatus
@@ -304,17 +301,3 @@ def in_flight(sources: Sources) -> InFlight:
         for entry_id, key, status, run_id, attempts, claimed, updated, age in rows
     ]
     return InFlight(int(total), files, sources.settings.dashboard.stuck_after_minutes)
-
-
-PANELS: dict[str, Callable[[Sources], Any]] = {
-    "freshness": freshness,
-    "outcomes": outcomes,
-    "runs": runs,
-    "rejects": rejects,
-    "quarantined": quarantined,
-    "in_flight": in_flight,
-    "revenue": revenue,
-    "top_sellers": top_sellers,
-    "segments": segments,
-    "movers": movers,
-}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
@@ -19,6 +19,7 @@ from markupsafe import Markup
 from salesflow.dashboard import panels as p
 from salesflow.dashboard import sales_panels as sp
 from salesflow.dashboard.charts import Series, bar_chart, full, hbar_chart, line_chart
+from salesflow.dashboard.sources import Sources
 
 GREEN, RED, GREY, ORANGE, BLUE = "#2e7d32", "#c62828", "#8d99ae", "#ef6c00", "#1565c0"
 STATUS_COLORS = {"LOADED": GREEN, "QUARANTINED": RED, "DUPLICATE": GREY, "FAILED": ORANGE, "SUPERSEDED": BLUE}
@@ -197,16 +198,23 @@ def _change(mover: sp.Mover) -> str:
     return f"{sign}{full(mover.mom_change)}{pct}"
 
 
-# Each panel's renderer (the same names as panels.PANELS; a test holds the two tables equal).
-RENDERERS: dict[str, Callable[[Any], str]] = {
-    "freshness": freshness,
-    "outcomes": outcomes,
-    "runs": runs,
-    "rejects": rejects,
-    "quarantined": quarantined,
-    "in_flight": in_flight,
-    "revenue": revenue,
-    "top_sellers": top_sellers,
-    "segments": segments,
-    "movers": movers,
+class Panel(NamedTuple):
+    """One panel of the page: its record (also the ``/api/<name>`` JSON) and that record's HTML."""
+
+    read: Callable[[Sources], Any]
+    html: Callable[[Any], str]
+
+
+# The page's panels, in the page's order.
+PANELS: dict[str, Panel] = {
+    "freshness": Panel(p.freshness, freshness),
+    "outcomes": Panel(p.outcomes, outcomes),
+    "runs": Panel(p.runs, runs),
+    "rejects": Panel(p.rejects, rejects),
+    "quarantined": Panel(p.quarantined, quarantined),
+    "in_flight": Panel(p.in_flight, in_flight),
+    "revenue": Panel(sp.revenue, revenue),
+    "top_sellers": Panel(sp.top_sellers, top_sellers),
+    "segments": Panel(sp.segments, segments),
+    "movers": Panel(sp.movers, movers),
 }
