@@ -252,6 +252,7 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(environment, monkeypatch,
     conn.close()
     monkeypatch.setenv("SALESFLOW_FERNET_KEY", fernet_key)
     server = MySqlAddress.from_environment()
+    session_connection = os.environ["AIRFLOW_CONN_SALESFLOW_MYSQL"]
     monkeypatch.setenv(
         "AIRFLOW_CONN_SALESFLOW_MYSQL",
         json.dumps({"conn_type": "mysql", "host": server.host, "port": server.port, "login": user,
@@ -279,6 +280,8 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(environment, monkeypatch,
             leaks = [where for where, text in texts.items() if secret in text]
             assert leaks == [], f"a secret appears in {leaks}"
     finally:
+        # The session's connection again: the fixture's teardown drops the test's database.
+        monkeypatch.setenv("AIRFLOW_CONN_SALESFLOW_MYSQL", session_connection)
         conn = mysql_connection()
         with conn.cursor() as cursor:
             cursor.execute(f"DROP USER IF EXISTS '{user}'@'%'")
