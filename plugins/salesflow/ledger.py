@@ -7,6 +7,7 @@ Statuses move forward only::
     CLAIMED -> DUPLICATE            (same bytes as a live version, under any name)
     CLAIMED | VALIDATED -> FAILED   (retryable: the next run claims the version again)
     LOADED -> SUPERSEDED            (a corrected file under the same key replaced its rows)
+    FAILED -> GONE                  (its object left the landing prefix before it loaded)
 
 A FAILED version is claimed again by the next run (``attempts`` counts the claims, but for a run
 ended by a lost service: ``outage:``); so is a version left in flight by a run that is over (the
@@ -52,6 +53,7 @@ ALLOWED_FROM: dict[FileStatus, tuple[FileStatus, ...]] = {
     FileStatus.DUPLICATE: (FileStatus.CLAIMED, FileStatus.DUPLICATE),
     FileStatus.FAILED: (FileStatus.CLAIMED, FileStatus.VALIDATED, FileStatus.FAILED),
     FileStatus.SUPERSEDED: (FileStatus.LOADED, FileStatus.SUPERSEDED),
+    FileStatus.GONE: (FileStatus.FAILED, FileStatus.GONE),
 }
 
 
@@ -158,7 +160,7 @@ class FileLedger:
         self.conn = conn
         self.tables = tables
 
-    def _sql(self, name: str, **placeholders: int | tuple[int, int]) -> str:
+    def sql(self, name: str, **placeholders: int | tuple[int, int]) -> str:
         """The statement; an int placeholder is an IN list, a (rows, columns) one a row list."""
         lists = {key: n for key, n in placeholders.items() if isinstance(n, int)}
         rows = {key: n for key, n in placeholders.items() if isinstance(n, tuple)}
@@ -193,16 +195,51 @@ class FileLedger:
         def insert() -> None:
             with self.conn.cursor() as cursor:
                 for start in range(0, len(rows), CLAIM_BATCH):
-                    cursor.executemany(self._sql("claim_insert"), rows[start : start + CLAIM_BATCH])
+                    cursor.executemany(self.sql("claim_insert"), rows[start : start + CLAIM_BATCH])
                     batch = version_keys[start : start + CLAIM_BATCH]
-                    cursor.execute(self._sql("claim_failed", version_keys=len(batch)), (run_id, *batch))
+                    cursor.execute(self.sql("claim_failed", version_keys=len(batch)), (run_id, *batch))
             self.conn.commit()
 
         with named_lock(self.conn, f"salesflow.claim.{bucket}", NAMED_LOCK_TIMEOUT_SECONDS):
             if run_state is not None:
                 self.release_stranded(bucket, run_id, run_state)
-            self._with_deadlock_retry("claim", insert)
+            self.with_deadlock_retry("claim", insert)
+            self.settle_gone(bucket, run_id, ordered)
         return self.entries_for_run(bucket, run_id)
+
+    def settle_gone(self, bucket: str, run_id: str, listed: Sequence[ObjectVersion]) -> list[LedgerEntry]:
+        """FAILED versions the listing no longer has, moved to GONE by this run (its report lists
+        them): a FAILED version is claimed again only from the landing prefix, so one whose object
+        was deleted or replaced there would otherwise stay FAILED for ever. The reason says which,
+        naming the version now under the key."""
+        with self.conn.cursor() as cursor:
+            cursor.execute(self.sql("select_failed"), (bucket,))
+            failed = LedgerEntry.fetch_all(cursor)
+        self.conn.commit()
+        listed_versions = {v.version_key(bucket) for v in listed}
+        now_under_key = {v.key: v for v in listed}
+        gone = [e for e in failed if e.version().version_key(bucket) not in listed_versions]
+        moves = []
+        for entry in gone:
+            newer = now_under_key.get(entry.object_key)
+            reason = (
+                f"gone:replaced_before_load:etag {newer.etag}, {newer.size} bytes"
+                if newer is not None
+                else "gone:deleted_before_load"
+            )
+            why_failed = entry.reason or entry.last_error or "failed"
+            moves.append((run_id, _fit(f"{reason} ({why_failed})"), entry.id))
+            log.warning(
+                "claim: %s (ledger id %d) was FAILED and is no longer in the landing prefix: GONE, %s",
+                entry.object_key,
+                entry.id,
+                reason,
+            )
+        if moves:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(self.sql("settle_gone"), moves)
+            self.conn.commit()
+        return gone
 
     def release_stranded(
         self, bucket: str, run_id: str, run_state: Callable[[str], str | None]
@@ -214,7 +251,7 @@ class FileLedger:
         queued or running keeps its files. Returns the entries moved.
         """
         with self.conn.cursor() as cursor:
-            cursor.execute(self._sql("in_flight_elsewhere"), (bucket, run_id))
+            cursor.execute(self.sql("in_flight_elsewhere"), (bucket, run_id))
             held = LedgerEntry.fetch_all(cursor)
         self.conn.commit()
         states = {owner: run_state(owner) for owner in sorted({e.run_id for e in held})}
@@ -246,12 +283,12 @@ class FileLedger:
     def record_error(self, bucket: str, run_id: str, error: str) -> None:
         """Keep what made a task of the run fail on the files the run still holds in flight."""
         with self.conn.cursor() as cursor:
-            cursor.execute(self._sql("record_error"), (_fit(error), run_id, bucket))
+            cursor.execute(self.sql("record_error"), (_fit(error), run_id, bucket))
         self.conn.commit()
 
     def entries_for_run(self, bucket: str, run_id: str) -> list[LedgerEntry]:
         with self.conn.cursor() as cursor:
-            cursor.execute(self._sql("select_run"), (run_id, bucket))
+            cursor.execute(self.sql("select_run"), (run_id, bucket))
             entries = LedgerEntry.fetch_all(cursor)
         self.conn.commit()
         return entries
@@ -284,66 +321,12 @@ class FileLedger:
         with self.conn.cursor() as cursor:
             for start in range(0, len(values), CLAIM_BATCH):
                 batch = values[start : start + CLAIM_BATCH]
-                cursor.execute(self._sql(name, **{placeholder: len(batch)}, **lists), (*leading, *batch))
+                cursor.execute(self.sql(name, **{placeholder: len(batch)}, **lists), (*leading, *batch))
                 found += LedgerEntry.fetch_all(cursor)
         self.conn.commit()
         return found
 
-    def record_contents(self, contents: Sequence[tuple[int, str]]) -> dict[int, LedgerEntry]:
-        """Store the content hash of claimed files and decide, for each, whether its bytes are new.
-
-        ``contents`` are (entry id, SHA-256) pairs. Returns, for each entry whose bytes are not new,
-        the entry that already owns them; that entry is moved to DUPLICATE, pointing at the owner.
-        Entries left out of the answer own their bytes. The first of several entries with the same
-        bytes (in the order given) owns them. Bytes owned by a FAILED entry pass to the new one.
-        One transaction per batch of CLAIM_BATCH entries (no round trip per file), so two runs can't
-        both own the same bytes; safe to call again with the same pairs.
-        """
-        owners: dict[int, int] = {}
-        # Stable sort by hash: concurrent runs lock the content rows in the same order.
-        ordered = sorted(dict(contents).items(), key=lambda pair: pair[1])
-        for start in range(0, len(ordered), CLAIM_BATCH):
-            batch = ordered[start : start + CLAIM_BATCH]
-            owners.update(self._with_deadlock_retry("record contents", lambda b=batch: self._record_batch(b)))
-        found = {e.id: e for e in self.get(sorted(set(owners.values())))}
-        return {entry_id: found[owner_id] for entry_id, owner_id in owners.items()}
-
-    def _record_batch(self, batch: Sequence[tuple[int, str]]) -> dict[int, int]:
-        """One transaction: hashes stored, contents registered, duplicates moved; entry -> owner id."""
-        hashes = sorted({sha256 for _, sha256 in batch})
-        with self.conn.cursor() as cursor:
-            cursor.execute(
-                self._sql("set_sha256", rows=(len(batch), 2)), [value for pair in batch for value in pair]
-            )
-            cursor.executemany(
-                self._sql("content_register"), [(sha256, entry_id) for entry_id, sha256 in batch]
-            )
-            cursor.execute(self._sql("content_owner", sha256s=len(hashes)), hashes)
-            owner_of = {row[0]: (row[1], row[2], FileStatus(row[3])) for row in cursor.fetchall()}
-            take_over: list[tuple[int, str, int]] = []
-            for entry_id, sha256 in batch:  # the first entry with a FAILED owner's bytes takes them
-                owner_id, _, owner_status = owner_of[sha256]
-                if owner_id != entry_id and owner_status == FileStatus.FAILED:
-                    take_over.append((entry_id, sha256, owner_id))
-                    owner_of[sha256] = (entry_id, "", FileStatus.CLAIMED)  # read again below
-            if take_over:  # rare (a FAILED file's bytes under a new name): one statement each
-                cursor.executemany(self._sql("content_take_over"), take_over)
-                cursor.execute(self._sql("content_owner", sha256s=len(hashes)), hashes)
-                owner_of = {row[0]: (row[1], row[2], FileStatus(row[3])) for row in cursor.fetchall()}
-        moves = [
-            StatusMove(
-                entry_id,
-                reason=f"duplicate_of:{owner_of[sha256][1]} ({owner_of[sha256][2]})",
-                duplicate_of=owner_of[sha256][0],
-            )
-            for entry_id, sha256 in batch
-            if owner_of[sha256][0] != entry_id
-        ]
-        self.transition_many(FileStatus.DUPLICATE, moves, commit=False)
-        self.conn.commit()
-        return {move.entry_id: move.duplicate_of for move in moves if move.duplicate_of is not None}
-
-    def _with_deadlock_retry(self, what: str, work: Any) -> Any:
+    def with_deadlock_retry(self, what: str, work: Any) -> Any:
         """``work()``, rolled back and run again when InnoDB picks it as a deadlock victim."""
         for attempt in range(1, CLAIM_ATTEMPTS + 1):
             try:
@@ -372,7 +355,7 @@ class FileLedger:
                 for start in range(0, len(moves), CLAIM_BATCH):
                     batch = moves[start : start + CLAIM_BATCH]
                     cursor.execute(
-                        self._sql("transition", moves=(len(batch), 8), from_statuses=len(allowed)),
+                        self.sql("transition", moves=(len(batch), 8), from_statuses=len(allowed)),
                         [value for move in batch for value in move.values()] + [status.value, *allowed],
                     )
                     if cursor.rowcount < len(batch):  # repeats change nothing; refusals neither
@@ -385,7 +368,7 @@ class FileLedger:
             self.conn.commit()
 
     def _check_moved(self, cursor: Any, status: FileStatus, ids: list[int]) -> None:
-        cursor.execute(self._sql("select_ids", id_list=len(ids)), ids)
+        cursor.execute(self.sql("select_ids", id_list=len(ids)), ids)
         current = {entry.id: entry for entry in LedgerEntry.fetch_all(cursor)}
         for entry_id in ids:
             entry = current.get(entry_id)

@@ -14,6 +14,9 @@ class FileStatus(StrEnum):
     DUPLICATE = "DUPLICATE"
     FAILED = "FAILED"
     SUPERSEDED = "SUPERSEDED"
+    # A FAILED version whose object left the landing prefix before it loaded (deleted, or replaced
+    # by another version under its key): nothing is left to claim again.
+    GONE = "GONE"
 
 
 # A version a run holds and has not settled yet.

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from salesflow.contents import ContentOwners
 from salesflow.ledger import (
     CLAIM_BATCH,
     TEXT_LIMIT,
@@ -80,9 +81,9 @@ def test_concurrent_claims_never_share_a_file(mysql_database, settings):
 def test_same_content_under_another_name_is_a_duplicate(ledger):
     bucket = unique_bucket()
     first, second = ledger.claim(bucket, "run-1", versions("a.csv", "copy_of_a.csv"))
-    assert ledger.record_contents([(first.id, "ab" * 32)]) == {}
-    assert ledger.record_contents([(first.id, "ab" * 32)]) == {}  # a retry: still the owner
-    owner = ledger.record_contents([(second.id, "ab" * 32)])[second.id]
+    assert ContentOwners(ledger).record([(first.id, "ab" * 32)]) == {}
+    assert ContentOwners(ledger).record([(first.id, "ab" * 32)]) == {}  # a retry: still the owner
+    owner = ContentOwners(ledger).record([(second.id, "ab" * 32)])[second.id]
     assert owner.id == first.id
     (duplicate,) = ledger.get([second.id])
     assert duplicate.status == FileStatus.DUPLICATE
@@ -93,7 +94,7 @@ def test_same_content_under_another_name_is_a_duplicate(ledger):
 def test_failed_files_are_claimed_again_and_keep_their_content(ledger):
     bucket = unique_bucket()
     (entry,) = ledger.claim(bucket, "run-1", versions("a.csv"))
-    ledger.record_contents([(entry.id, "cd" * 32)])
+    ContentOwners(ledger).record([(entry.id, "cd" * 32)])
     fail(ledger, entry.id, "changed_during_run")
     (again,) = ledger.claim(bucket, "run-2", versions("a.csv"))
     assert (again.id, again.status, again.run_id, again.attempts, again.reason, again.last_error) == (
@@ -104,7 +105,7 @@ def test_failed_files_are_claimed_again_and_keep_their_content(ledger):
         None,
         "changed_during_run",  # why the last attempt ended stays with the file
     )
-    assert ledger.record_contents([(entry.id, "cd" * 32)]) == {}
+    assert ContentOwners(ledger).record([(entry.id, "cd" * 32)]) == {}
 
 
 def test_files_a_finished_run_left_in_flight_are_claimed_again(ledger):
@@ -119,18 +120,49 @@ def test_files_a_finished_run_left_in_flight_are_claimed_again(ledger):
     assert {k: (e.status, e.run_id, e.attempts) for k, e in again.items()} == {
         "sales_data/a.csv": (FileStatus.CLAIMED, "run-2", 2),
         "sales_data/b.csv": (FileStatus.CLAIMED, "run-2", 2),
+        "sales_data/c.csv": (FileStatus.GONE, "run-2", 1),  # in run-2's report
     }
     assert again["sales_data/b.csv"].last_error == (
         "stranded: run run-1 is failed and left the file VALIDATED "
         "(transform_and_load: OperationalError: MySQL server has gone away)"
     )
-    # c.csv is no longer listed: it is FAILED (claimed again when it shows up), not left in flight.
+    # c.csv is no longer listed: not left in flight, and not FAILED for ever either (issue 26.3).
     (c,) = ledger.get([elsewhere.id])
-    assert (c.status, c.reason.startswith("stranded: run run-1 is failed")) == (FileStatus.FAILED, True)
+    assert (c.status, c.run_id) == (FileStatus.GONE, "run-2")
+    assert c.reason.startswith("gone:deleted_before_load (stranded: run run-1 is failed")
     # A run Airflow does not know is over too.
     (d,) = ledger.claim(bucket, "run-3", versions("d.csv"))
-    ledger.claim(bucket, "run-4", [], lambda run: None)
+    ledger.release_stranded(bucket, "run-4", lambda run: None)
     assert ledger.get([d.id])[0].status == FileStatus.FAILED
+
+
+def test_a_failed_version_whose_object_left_the_landing_prefix_is_gone_and_its_bytes_pass_on(ledger):
+    """Issue 26, point 3: a FAILED version is claimed again only from the listing; one whose key
+    was overwritten or deleted becomes GONE (in the report of the run that saw it), not FAILED for
+    ever, and its bytes, never loaded, may still load under another name."""
+    bucket = unique_bucket()
+    replaced, deleted, kept = ledger.claim(bucket, "run-1", versions("a.csv", "b.csv", "c.csv"))
+    ContentOwners(ledger).record([(deleted.id, "b0" * 32)])
+    for entry in (replaced, deleted, kept):
+        fail(ledger, entry.id, "boom")
+    listing = [*versions("a.csv", etag="e2", size=12), *versions("c.csv"), *versions("copy_of_b.csv")]
+    held = {e.object_key: e for e in ledger.claim(bucket, "run-2", listing)}
+    assert {k: (e.status, e.attempts) for k, e in held.items()} == {
+        "sales_data/a.csv": (FileStatus.CLAIMED, 1),  # the new version
+        "sales_data/c.csv": (FileStatus.CLAIMED, 2),
+        "sales_data/copy_of_b.csv": (FileStatus.CLAIMED, 1),
+        "sales_data/b.csv": (FileStatus.GONE, 1),
+    }
+    old_a, old_b = ledger.get([replaced.id, deleted.id])
+    assert (old_a.status, old_a.run_id, old_a.reason) == (
+        FileStatus.GONE,
+        "run-2",
+        "gone:replaced_before_load:etag e2-a.csv, 12 bytes (boom)",
+    )
+    assert (old_b.status, old_b.reason) == (FileStatus.GONE, "gone:deleted_before_load (boom)")
+    copy = held["sales_data/copy_of_b.csv"]
+    assert ContentOwners(ledger).record([(copy.id, "b0" * 32)]) == {}  # its own bytes: not a duplicate
+    assert ledger.claim(bucket, "run-2", listing) == ledger.claim(bucket, "run-2", listing)  # a retry
 
 
 def test_a_run_a_lost_service_ended_is_no_attempt_at_its_files(ledger):
@@ -142,13 +174,13 @@ def test_a_run_a_lost_service_ended_is_no_attempt_at_its_files(ledger):
         bucket, "run-1", "transform_and_load: ServiceOutageError: outage: MySQL does not answer"
     )
     ledger.transition_many(FileStatus.VALIDATED, [StatusMove(outage.id)])
-    ledger.claim(bucket, "run-2", [], lambda run: "failed")
+    ledger.release_stranded(bucket, "run-2", lambda run: "failed")
     (outage,) = ledger.get([outage.id])
     assert outage.reason.startswith("outage: stranded: run run-1 is failed")
     again = {e.object_key: e for e in ledger.claim(bucket, "run-3", versions("outage.csv", "died.csv"))}
     assert (again["sales_data/outage.csv"].attempts, again["sales_data/died.csv"].attempts) == (1, 1)
     ledger.record_error(bucket, "run-3", "transform_and_load: SparkJobFailedError: spark_job_failed: OOM")
-    ledger.claim(bucket, "run-4", [], lambda run: "failed")
+    ledger.release_stranded(bucket, "run-4", lambda run: "failed")
     again = {e.object_key: e for e in ledger.claim(bucket, "run-5", versions("outage.csv", "died.csv"))}
     assert (again["sales_data/outage.csv"].attempts, again["sales_data/died.csv"].attempts) == (2, 2)
 
@@ -189,10 +221,11 @@ def test_long_reasons_and_errors_are_cut_to_their_column(ledger):
 def test_bytes_of_a_failed_file_pass_to_a_new_file(ledger):
     bucket = unique_bucket()
     (failed,) = ledger.claim(bucket, "run-1", versions("a.csv"))
-    ledger.record_contents([(failed.id, "ef" * 32)])
+    ContentOwners(ledger).record([(failed.id, "ef" * 32)])
     fail(ledger, failed.id, "boom")
-    (renamed,) = ledger.claim(bucket, "run-2", versions("renamed.csv"))
-    assert ledger.record_contents([(renamed.id, "ef" * 32)]) == {}
+    gone, renamed = ledger.claim(bucket, "run-2", versions("renamed.csv"))  # a.csv renamed: GONE
+    assert (gone.id, gone.status) == (failed.id, FileStatus.GONE)
+    assert ContentOwners(ledger).record([(renamed.id, "ef" * 32)]) == {}
 
 
 def test_statuses_move_forward_only(ledger):
@@ -270,11 +303,11 @@ def test_batched_contents_find_duplicates_within_and_across_batches(ledger):
     bucket = unique_bucket()
     a, b, c, d, e = ledger.claim(bucket, "run-1", versions("a.csv", "b.csv", "c.csv", "d.csv", "e.csv"))
     (old,) = ledger.claim(bucket, "run-0", versions("old.csv"))
-    ledger.record_contents([(old.id, "01" * 32)])
+    ContentOwners(ledger).record([(old.id, "01" * 32)])
     ledger.transition_many(FileStatus.LOADED, [])  # no-op
     ledger.transition_many(FileStatus.VALIDATED, [StatusMove(old.id)])
     ledger.transition_many(FileStatus.LOADED, [StatusMove(old.id, rows_loaded=1)])
-    owners = ledger.record_contents(
+    owners = ContentOwners(ledger).record(
         [(a.id, "aa" * 32), (b.id, "bb" * 32), (c.id, "aa" * 32), (d.id, "01" * 32), (e.id, "aa" * 32)]
     )
     # c and e repeat a's bytes (the first given owns them); d repeats bytes loaded earlier.
@@ -296,7 +329,7 @@ def test_batched_contents_find_duplicates_within_and_across_batches(ledger):
     assert got[d.id].reason == "duplicate_of:sales_data/old.csv (LOADED)"
     assert {x.sha256 for x in got.values()} == {"aa" * 32, "bb" * 32, "01" * 32}
     # A retry of the whole batch gives the same answer and changes nothing.
-    again = ledger.record_contents([(a.id, "aa" * 32), (b.id, "bb" * 32), (c.id, "aa" * 32)])
+    again = ContentOwners(ledger).record([(a.id, "aa" * 32), (b.id, "bb" * 32), (c.id, "aa" * 32)])
     assert {entry_id: owner.id for entry_id, owner in again.items()} == {c.id: a.id}
     assert ledger.get([c.id])[0].status == FileStatus.DUPLICATE
 
@@ -304,10 +337,10 @@ def test_batched_contents_find_duplicates_within_and_across_batches(ledger):
 def test_batched_contents_hand_failed_bytes_to_the_first_new_entry(ledger):
     bucket = unique_bucket()
     (failed,) = ledger.claim(bucket, "run-1", versions("a.csv"))
-    ledger.record_contents([(failed.id, "fa" * 32)])
+    ContentOwners(ledger).record([(failed.id, "fa" * 32)])
     fail(ledger, failed.id, "boom")
-    first, second = ledger.claim(bucket, "run-2", versions("renamed.csv", "renamed_again.csv"))
-    owners = ledger.record_contents([(first.id, "fa" * 32), (second.id, "fa" * 32)])
+    _gone, first, second = ledger.claim(bucket, "run-2", versions("renamed.csv", "renamed_again.csv"))
+    owners = ContentOwners(ledger).record([(first.id, "fa" * 32), (second.id, "fa" * 32)])
     assert {entry_id: owner.id for entry_id, owner in owners.items()} == {second.id: first.id}
     assert owners[second.id].object_key == "sales_data/renamed.csv"
     (dup,) = ledger.get([second.id])
@@ -316,8 +349,8 @@ def test_batched_contents_hand_failed_bytes_to_the_first_new_entry(ledger):
         first.id,
         "duplicate_of:sales_data/renamed.csv (CLAIMED)",
     )
-    (still_failed,) = ledger.get([failed.id])
-    assert still_failed.status == FileStatus.FAILED
+    (renamed_away,) = ledger.get([failed.id])
+    assert renamed_away.status == FileStatus.GONE  # its bytes moved on, its version stays on record
 
 
 def test_sql_files_take_the_statuses_from_the_enum():

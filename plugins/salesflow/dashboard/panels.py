@@ -34,6 +34,7 @@ OUTCOMES = (
     FileStatus.DUPLICATE,
     FileStatus.FAILED,
     FileStatus.SUPERSEDED,
+    FileStatus.GONE,
 )
 
 

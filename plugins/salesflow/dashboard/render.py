@@ -22,7 +22,14 @@ from salesflow.dashboard.charts import Series, bar_chart, full, hbar_chart, line
 from salesflow.dashboard.sources import Sources
 
 GREEN, RED, GREY, ORANGE, BLUE = "#2e7d32", "#c62828", "#8d99ae", "#ef6c00", "#1565c0"
-STATUS_COLORS = {"LOADED": GREEN, "QUARANTINED": RED, "DUPLICATE": GREY, "FAILED": ORANGE, "SUPERSEDED": BLUE}
+STATUS_COLORS = {
+    "LOADED": GREEN,
+    "QUARANTINED": RED,
+    "DUPLICATE": GREY,
+    "FAILED": ORANGE,
+    "SUPERSEDED": BLUE,
+    "GONE": "#795548",
+}
 PALETTE = (BLUE, GREEN, ORANGE, "#6a1b9a", "#00838f", RED, GREY, "#795548", "#ad1457", "#558b2f")
 NO_ANALYTICS = "No data yet: the analytics tables hold no rows until a run computes them."
 

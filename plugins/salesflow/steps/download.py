@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from salesflow.config import MYSQL_CONN_ID, Settings
+from salesflow.contents import ContentOwners
 from salesflow.contracts import IntakeFile, JdbcTarget, JobSpec
 from salesflow.db import connect, mysql_hook
 from salesflow.intake import EXTENSIONS, ContentInspector, FileVerdict, file_format, judge
@@ -93,7 +94,7 @@ class Intake:
         for entry, why in gone:
             log.warning("download: %s (%s); not this run's version any more", why, entry.status)
         here = [(e, got) for e, got in zip(entries, fetched, strict=True) if not isinstance(got, str)]
-        owners = ledger.record_contents(
+        owners = ContentOwners(ledger).record(
             [(e.id, sha256) for e, (sha256, _) in here if e.status != FileStatus.DUPLICATE]
         )
         for entry, (sha256, verdict) in here:
