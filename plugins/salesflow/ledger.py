@@ -141,7 +141,7 @@ class LedgerEntry:
         return ObjectVersion(self.object_key, self.etag, self.size_bytes)
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
+def naive_utc(moment: datetime | None) -> datetime | None:
     """MySQL DATETIME holds no zone: the ledger keeps UTC."""
     if moment is None or moment.tzinfo is None:
         return moment
@@ -185,7 +185,7 @@ class FileLedger:
         """
         ordered = sorted(set(objects), key=lambda o: (o.key, o.etag, o.size))
         rows = [
-            (bucket, o.key, o.etag, o.size, o.version_key(bucket), _naive_utc(o.landed_at), run_id)
+            (bucket, o.key, o.etag, o.size, o.version_key(bucket), naive_utc(o.landed_at), run_id)
             for o in ordered
         ]
         version_keys = [row[4] for row in rows]

@@ -327,3 +327,26 @@ def test_a_corrected_file_replaces_its_earlier_version(environment):
         "sales_month=2024-05",
         "sales_month=2024-06",
     }
+
+
+def test_a_copy_sent_again_of_a_quarantined_file_is_its_duplicate_and_leaves_the_landing_prefix(
+    environment,
+):
+    """Issue 26, point 5: the same bytes under the same key, sent again after the first copy was
+    quarantined, get an outcome of their own instead of waiting in the landing prefix for ever."""
+    settings = environment("resent")
+    put(settings, "sales_data/empty.csv", b"")
+    run_dag(datetime(2024, 6, 1, tzinfo=UTC))
+    ((first_id, first_status, first_reason),) = query(settings, "SELECT id, status, reason FROM file_ledger")
+    assert first_status == "QUARANTINED"
+    time.sleep(1.1)  # a later LastModified (S3 keeps whole seconds)
+    put(settings, "sales_data/empty.csv", b"")
+    run_dag(datetime(2024, 6, 2, tzinfo=UTC))
+    rows = query(settings, "SELECT id, status, reason, duplicate_of FROM file_ledger ORDER BY id")
+    assert rows == [
+        (first_id, "QUARANTINED", first_reason, None),
+        (rows[1][0], "DUPLICATE", "duplicate_of:sales_data/empty.csv (QUARANTINED)", first_id),
+    ]
+    keys = set(listing(settings.bucket))
+    assert not {k for k in keys if k.startswith("sales_data/")}
+    assert "sales_data_error/empty.csv" in keys

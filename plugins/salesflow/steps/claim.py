@@ -3,6 +3,7 @@ the ledger (atomic), and what an earlier run settled but did not move, moved now
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from enum import Enum
@@ -11,7 +12,8 @@ from typing import Any
 from salesflow.config import Settings
 from salesflow.db import connect
 from salesflow.faults import fault_point
-from salesflow.ledger import FileLedger, LedgerEntry
+from salesflow.ledger import FileLedger, LedgerEntry, naive_utc
+from salesflow.objects import ObjectVersion
 from salesflow.statuses import IN_FLIGHT, FileStatus
 from salesflow.steps.archive import archive
 from salesflow.storage import list_versions, s3_hook
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 NOT_FOUND_STATUS = 404
+# Settled versions whose object belongs in the error prefix, not in the landing one.
+MOVED_OUT = (FileStatus.QUARANTINED, FileStatus.DUPLICATE)
 
 
 def known_run_state(ask: Callable[[], Any]) -> str | None:
@@ -51,17 +55,18 @@ def claim_new_files(
     listed = list(list_versions(hook, settings.bucket, settings.prefixes.source))
     with connect(settings) as conn:
         ledger = FileLedger(conn, settings.tables)
+        listed = sent_again(ledger, settings.bucket, listed)
         entries = ledger.claim(settings.bucket, run_id, listed, run_state)
         fault_point("claim_files")
         # Settled by an earlier run that died before moving the file: finish that move now.
         held = {e.id for e in entries}
         settled = [
             e
-            for e in ledger.with_status(settings.bucket, listed, (FileStatus.LOADED, FileStatus.QUARANTINED))
+            for e in ledger.with_status(settings.bucket, listed, (FileStatus.LOADED, *MOVED_OUT))
             if e.id not in held
         ]
         loaded = [e for e in settled if e.status == FileStatus.LOADED]
-        failed_loads = [e for e in settled if e.failed_its_load()]
+        failed_loads = [e for e in settled if e.status in MOVED_OUT]
     for entry in loaded:
         log.info(
             "claim: %s was loaded by run %s but not archived; archiving it", entry.object_key, entry.run_id
@@ -93,6 +98,30 @@ def claim_new_files(
         "held": len(entries),
         "finished_late": len(loaded),
     }
+
+
+def sent_again(ledger: FileLedger, bucket: str, listed: list[ObjectVersion]) -> list[ObjectVersion]:
+    """The listing, with each copy sent again of a version already QUARANTINED or DUPLICATE (same
+    key and bytes, a newer LastModified: that version's object was moved out) marked ``resent``: a
+    version of its own, which the run claims and the content check makes a DUPLICATE of the one
+    it copies, moved out of the landing prefix. The same object still there (its move did not
+    finish) is not a copy: its move is finished below."""
+    earlier = {e.version().version_key(bucket): e for e in ledger.with_status(bucket, listed, MOVED_OUT)}
+    marked = []
+    for version in listed:
+        entry = earlier.get(version.version_key(bucket))
+        again = entry is not None and entry.landed_at is not None and version.landed_at is not None
+        if again and naive_utc(version.landed_at) > entry.landed_at:
+            log.info(
+                "claim: %s was sent again after ledger id %d was %s (%s); a version of its own",
+                version.key,
+                entry.id,
+                entry.status,
+                entry.reason,
+            )
+            version = dataclasses.replace(version, resent=True)
+        marked.append(version)
+    return marked
 
 
 def move_to_error_prefix(settings: Settings, entries: list[LedgerEntry]) -> None:
