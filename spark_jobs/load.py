@@ -30,6 +30,15 @@ def commit(job: JobContext, plan: BatchPlan, parts: LoadParts, result: Transform
         check_counts(job, plan, loaded)
         fault_point("transform_and_load")
         rows = {"sales": loaded, **load_monthly(job, cursor, plan, parts)}
+        outcome = batch_result(job, plan)
+        cursor.executemany(
+            render("load/record_month_writers.sql", job.tables),
+            [
+                (dataset, month, job.spec.run_id, batch)
+                for dataset, months in sorted(outcome["month_batches"].items())
+                for month, batch in sorted(months.items())
+            ],
+        )
         cursor.executemany(
             render("load/record_rejects.sql", job.tables),
             [
@@ -47,9 +56,7 @@ def commit(job: JobContext, plan: BatchPlan, parts: LoadParts, result: Transform
         ],
         commit=False,
     )
-    merged = result.merged(
-        TransformResult(run_id=job.spec.run_id, rows_written=rows, **batch_result(job, plan))
-    )
+    merged = result.merged(TransformResult(run_id=job.spec.run_id, rows_written=rows, **outcome))
     write_result(job, merged)
     job.conn.commit()
     fault_point("transform_and_load.after_commit")

@@ -350,3 +350,42 @@ def test_a_copy_sent_again_of_a_quarantined_file_is_its_duplicate_and_leaves_the
     keys = set(listing(settings.bucket))
     assert not {k for k in keys if k.startswith("sales_data/")}
     assert "sales_data_error/empty.csv" in keys
+
+
+def test_an_old_run_published_again_never_moves_a_month_backwards(environment):
+    """Issue 26, point 4: a run whose publish never ran, cleared days later after a newer run
+    rewrote its months and superseded its file, publishes nothing over the newer run's Parquet."""
+    from salesflow.steps.publish import publish_outputs
+
+    settings = environment("backwards")
+    (first,) = good_files(rows=200, files=1, seed=71, start_month=date(2024, 3, 1), months=1)
+    corrected = good_files(rows=300, files=1, seed=72, start_month=date(2024, 3, 1), months=1)[0]
+    upload(settings, [first])
+    old_run = run_dag(
+        datetime(2024, 6, 1, tzinfo=UTC), mark_success_pattern="^(publish_outputs|remove_run_files)$"
+    )
+    put(settings, f"sales_data/{first.name}", corrected.content)  # same key, new bytes
+    run_dag(datetime(2024, 6, 2, tzinfo=UTC))
+
+    def published() -> dict[str, str]:
+        outputs = [
+            settings.prefixes.partitioned_mart,
+            settings.prefixes.customers_data_mart,
+            settings.prefixes.sales_team_data_mart,
+            settings.prefixes.comparison_mart,
+            settings.prefixes.customer_segments,
+        ]
+        items = s3_hook().iter_file_metadata(prefix="", bucket_name=settings.bucket)
+        return {i["Key"]: i["ETag"] for i in items if i["Key"].startswith(tuple(outputs))}
+
+    newer = published()
+    assert any("sales_month=2024-03/" in key for key in newer)
+    assert publish_outputs(settings, old_run.run_id) == {
+        "facts": 0,
+        "customers_data_mart": 0,
+        "sales_team_data_mart": 0,
+        "sales_comparison": 0,
+        "customer_segments": 0,
+        "rejects": 0,
+    }
+    assert published() == newer

@@ -43,6 +43,18 @@ CREATE TABLE IF NOT EXISTS {ledger}_rejects (
     PRIMARY KEY (ledger_id, reason_code)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
+-- Per monthly dataset (marts, analytics) and month, the run and batch whose load wrote it last:
+-- only that batch's Parquet is published for the month, so an old run cleared and run again never
+-- publishes a month backwards over what a newer run wrote.
+CREATE TABLE IF NOT EXISTS {ledger}_month_writers (
+    dataset VARCHAR(64) NOT NULL,
+    month CHAR(7) NOT NULL,
+    run_id VARCHAR(250) NOT NULL,
+    batch VARCHAR(64) NOT NULL,
+    written_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (dataset, month)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
 -- Which ledger entry owns each content (SHA-256): the same bytes under any name are recognised,
 -- and the primary key makes the decision atomic when two runs see the same content at once.
 CREATE TABLE IF NOT EXISTS {ledger}_content (

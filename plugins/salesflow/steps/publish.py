@@ -3,6 +3,7 @@ prefix to the published prefixes."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Iterator
@@ -11,8 +12,11 @@ from typing import Any
 from salesflow import contracts
 from salesflow.config import Settings
 from salesflow.contracts import TransformResult
+from salesflow.db import connect
+from salesflow.ledger import FileLedger
 from salesflow.paths import rebase_key
 from salesflow.run_files import read_transform_result, run_objects
+from salesflow.sql import render
 from salesflow.statuses import FileStatus
 from salesflow.storage import concurrently, first_alone_then_pooled, read_object, s3_hook
 
@@ -34,6 +38,7 @@ def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
         return {}
     hook = s3_hook()
     hook.get_conn()  # one S3 client, shared by the threads
+    result = still_this_runs(settings, result)
     published = {"facts": publish_facts(settings, hook, run_id, result)}
     for dataset in contracts.MONTHLY_DATASETS:
         published[dataset] = publish_months(settings, hook, run_id, dataset, result)
@@ -42,6 +47,53 @@ def publish_outputs(settings: Settings, run_id: str) -> dict[str, int]:
 
 
 UPLOAD_CHUNK = 256
+
+
+def still_this_runs(settings: Settings, result: TransformResult) -> TransformResult:
+    """The run's result without what a newer run has rewritten since (an old run cleared and run
+    again days later): a file version no longer LOADED (superseded since) and a month whose last
+    writer in MySQL is another run or batch. A publish never moves a month backwards."""
+    months = sorted({m for written in result.months_written.values() for m in written})
+    loaded_ids = [int(f) for f, o in result.files.items() if o.status == FileStatus.LOADED.value]
+    writers: list[tuple[str, str, str, str]] = []
+    with connect(settings) as conn:
+        now = {e.id: e.status for e in FileLedger(conn, settings.tables).get(loaded_ids)}
+        if months:
+            with conn.cursor() as cursor:
+                statement = render(
+                    "load/month_writers.sql", settings.tables, value_lists={"months": len(months)}
+                )
+                cursor.execute(statement, months)
+                writers = list(cursor.fetchall())
+    last = {(dataset, month): (run_id, batch) for dataset, month, run_id, batch in writers}
+    files = {}
+    for file_id, outcome in result.files.items():
+        if outcome.status == FileStatus.LOADED.value and now.get(int(file_id)) != FileStatus.LOADED:
+            log.warning(
+                "publish: %s (ledger id %s) is %s now: its facts are not published again",
+                outcome.object_key,
+                file_id,
+                now.get(int(file_id)),
+            )
+            continue
+        files[file_id] = outcome
+    months_written = {}
+    for dataset, written in result.months_written.items():
+        batches = result.month_batches.get(dataset, {})
+        kept = []
+        for month in written:
+            writer = last.get((dataset, month))
+            if writer is not None and writer != (result.run_id, batches.get(month)):
+                log.warning(
+                    "publish: %s %s was rewritten since by run %s (%s): not published again",
+                    dataset,
+                    month,
+                    *writer,
+                )
+                continue
+            kept.append(month)
+        months_written[dataset] = kept
+    return dataclasses.replace(result, files=files, months_written=months_written)
 
 
 def fact_objects(
