@@ -140,7 +140,14 @@ def test_outcomes_per_day_equal_the_ledger(filled, token):
             expected[row["status"]][days.index(day)] += 1
     assert body["files"] == expected
     # Worked out by hand: a1 is 45 days old; CLAIMED and VALIDATED are in flight, not outcomes.
-    assert body["totals"] == {"LOADED": 3, "QUARANTINED": 2, "DUPLICATE": 1, "FAILED": 1, "SUPERSEDED": 1}
+    assert body["totals"] == {
+        "LOADED": 3,
+        "QUARANTINED": 2,
+        "DUPLICATE": 1,
+        "FAILED": 1,
+        "SUPERSEDED": 1,
+        "GONE": 0,
+    }
     assert (body["rows_loaded"], body["rows_rejected"]) == (990 + 500 + 197, 10 + 0 + 3)
 
 
