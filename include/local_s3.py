@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from include.processes import (
     HOST,
@@ -46,6 +48,9 @@ DEFAULT_PIDFILE = ROOT / "var" / "moto.pid"
 START_SECONDS = 30.0
 STOP_SECONDS = 10.0
 MOTO_SERVER = "moto_server"
+# scripts/minio.sh builds it here; MinIO wants a password of 8 characters or more.
+MINIO_BINARY = ROOT / "var" / "tools" / "minio" / "minio"
+MINIO_LOGIN = ("salesflow-local", "salesflow-local-secret")
 
 # The one error a failed start raises, under the name the benchmarks know.
 MotoStartError = ServerStartError
@@ -74,13 +79,15 @@ def answers(endpoint: str) -> bool:
         return False
 
 
-class MotoServer:
-    """A moto S3 server on loopback (a free port unless one is given), in a session of its own.
+class LocalS3Server:
+    """An S3 server on loopback (a free port unless one is given), in a session of its own.
 
-    ``start()`` returns the endpoint once the server answers; ``stop()`` stops it by its PID. As a
-    context manager it does both. The server outlives this object only if ``stop()`` is never called
-    (what ``python -m include.local_s3 start`` wants).
+    ``start()`` returns the endpoint once the server answers; ``stop()`` stops it (a child of this
+    process). As a context manager it does both. The server outlives this object only if
+    ``stop()`` is never called (what ``python -m include.local_s3 start`` wants).
     """
+
+    name = "an S3 server"
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port
@@ -95,25 +102,30 @@ class MotoServer:
     def pid(self) -> int | None:
         return None if self.process is None else self.process.pid
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str] | None:
+        return None  # this process's own
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
     def start(self, timeout: float = START_SECONDS) -> str:
         self.port = self.port or free_port()
-        command = [str(Path(sys.executable).parent / MOTO_SERVER), "-H", HOST, "-p", str(self.port)]
         with ExitStack() as stack:
             log = stack.enter_context(self.log_path.open("wb")) if self.log_path else subprocess.DEVNULL
             self.process = subprocess.Popen(
-                command,
+                self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.environment(),
                 start_new_session=True,
             )
         try:
             wait_until_answers(
-                lambda: answers(self.endpoint),
-                self.process,
-                f"the moto server on {self.endpoint}",
-                self.log_path,
-                timeout,
+                self.answers, self.process, f"{self.name} on {self.endpoint}", self.log_path, timeout
             )
         except ServerStartError:
             self.stop()
@@ -124,7 +136,7 @@ class MotoServer:
         if self.process is not None:
             stop_child(self.process, timeout=STOP_SECONDS)
 
-    def __enter__(self) -> MotoServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -132,6 +144,51 @@ class MotoServer:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
+
+
+class MotoServer(LocalS3Server):
+    """moto's S3: fast and in every environment, but it ignores copy conditions
+    (``CopySourceIfMatch``): a test of those runs against ``MinioServer``."""
+
+    name = "the moto server"
+
+    def command(self) -> list[str]:
+        return [str(Path(sys.executable).parent / MOTO_SERVER), "-H", HOST, "-p", str(self.port)]
+
+    def answers(self) -> bool:
+        return answers(self.endpoint)
+
+
+class MinioServer(LocalS3Server):
+    """MinIO, built from its Go module by ``scripts/minio.sh``: an S3 that honours the conditions
+    of copies, puts and deletes, for the tests of what salesflow relies on them for
+    (docs/testing.md). Its data lives in ``data_dir``; its keys are ``MINIO_LOGIN``."""
+
+    name = "the MinIO server"
+
+    def __init__(self, data_dir: Path, port: int | None = None, log_path: Path | None = None) -> None:
+        super().__init__(port, log_path)
+        self.data_dir = data_dir
+
+    def command(self) -> list[str]:
+        if not MINIO_BINARY.exists():
+            raise ServerStartError(f"no MinIO at {MINIO_BINARY}: run scripts/minio.sh (it builds it)")
+        console = free_port()
+        return [
+            str(MINIO_BINARY), "server", str(self.data_dir), "--quiet",
+            "--address", f"{HOST}:{self.port}", "--console-address", f"{HOST}:{console}",
+        ]  # fmt: skip
+
+    def environment(self) -> dict[str, str]:
+        login, password = MINIO_LOGIN
+        return {**os.environ, "MINIO_ROOT_USER": login, "MINIO_ROOT_PASSWORD": password}
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/minio/health/live", timeout=1):
+                return True
+        except OSError:
+            return False
 
 
 def start_detached(port: int, pidfile: Path) -> int:

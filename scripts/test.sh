@@ -8,6 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 source scripts/env.sh
+# An S3 that honours copy and delete conditions, for the tests of S3 semantics (moto ignores them).
+scripts/minio.sh
 if [ "${1:-}" = "--heavy" ]; then
   shift
   # The heavy suites also need Debian's chromium (the UI test; never a downloaded browser) and

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from include.local_s3 import MotoServer, connection_json
+from include.local_s3 import MINIO_LOGIN, MinioServer, MotoServer, connection_json
 from include.local_services import MariaDB
 from tests.support.services import MySqlAddress, mysql_connection
 
@@ -88,6 +88,17 @@ def s3_endpoint() -> Iterator[str]:
 
         os.environ.update(S3Access.from_connection().environment())
         yield server.endpoint
+
+
+@pytest.fixture(scope="session")
+def strict_s3() -> Iterator[object]:
+    """An S3 hook on a MinIO server for the session: an S3 that honours the conditions of copies
+    and deletes, where moto ignores them (``scripts/minio.sh`` builds it; ``make test`` does)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    with MinioServer(_TMP / "minio-data", log_path=_TMP / "minio.log") as server:
+        os.environ["AIRFLOW_CONN_SALESFLOW_STRICT_S3"] = connection_json(server.endpoint, *MINIO_LOGIN)
+        yield S3Hook(aws_conn_id="salesflow_strict_s3")
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,9 @@ TRANSFER_THREADS = 4
 # Files moved or downloaded at once (many small files: S3 latency, not bandwidth, is the cost).
 S3_WORKERS = 8
 
+# Above this a copy is a multipart copy (UploadPartCopy, each part under the same condition): S3
+# refuses a single CopyObject of more than 5 GiB.
+MULTIPART_COPY_BYTES = 5 * 1024 * MB
 # The metadata of a copy made here that names its source's ETag (a copy's own ETag may differ).
 SOURCE_ETAG_METADATA = "salesflow-source-etag"
 # Error codes of a request for a key that holds not the version asked for (If-Match).
@@ -309,15 +312,24 @@ def _copy_if_version(
     """Copy ``version`` to ``destination_key`` if its key still holds that version (If-Match on
     ``condition``, the version's ETag unless said); the copy names the version's ETag in its
     metadata (``holds_version``)."""
+    source = {"Bucket": bucket, "Key": version.key}
+    conditions = {
+        "CopySourceIfMatch": f'"{condition or version.etag}"',
+        # The copy names the version's ETag (``holds_version``); a multipart copy takes metadata of
+        # its own only under REPLACE.
+        "MetadataDirective": "REPLACE",
+        "Metadata": {SOURCE_ETAG_METADATA: version.etag},
+    }
     try:
-        client.copy_object(
-            Bucket=bucket,
-            Key=destination_key,
-            CopySource={"Bucket": bucket, "Key": version.key},
-            CopySourceIfMatch=f'"{condition or version.etag}"',
-            MetadataDirective="REPLACE",
-            Metadata={SOURCE_ETAG_METADATA: version.etag},
-        )
+        if version.size > MULTIPART_COPY_BYTES:
+            from boto3.s3.transfer import TransferConfig
+
+            parts = TransferConfig(
+                multipart_threshold=MULTIPART_COPY_BYTES, multipart_chunksize=MULTIPART_COPY_BYTES
+            )
+            client.copy(source, bucket, destination_key, ExtraArgs=conditions, Config=parts)
+        else:
+            client.copy_object(Bucket=bucket, Key=destination_key, CopySource=source, **conditions)
     except client.exceptions.ClientError as error:
         if _code(error) not in NOT_THE_VERSION:
             raise
