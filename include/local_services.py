@@ -40,7 +40,7 @@ from include.processes import (
     port_is_free,
     read_pid,
     runs_program,
-    stop_pid,
+    signal_until_gone,
     wait_until_answers,
 )
 
@@ -93,6 +93,14 @@ class LocalServer(ABC):
         """The user the server runs as (None: this process's user)."""
         return None
 
+    def is_ours(self, pid: int) -> bool:
+        """The PID (from the PID file) is still this kind of server, not a process that reused it."""
+        return runs_program(pid, self.program)
+
+    def choose_port(self) -> int:
+        """The port to start on: the previous one when it is still free, else a free one."""
+        return self.port if self.portfile.exists() and port_is_free(self.port) else free_port()
+
     @abstractmethod
     def environment(self) -> dict[str, str]:
         """The variables that point the project at this server."""
@@ -109,7 +117,7 @@ class LocalServer(ABC):
 
     def running_pid(self) -> int | None:
         pid = read_pid(self.pidfile)
-        return pid if pid is not None and runs_program(pid, self.program) else None
+        return pid if pid is not None and self.is_ours(pid) else None
 
     def up(self) -> bool:
         """Starts the server unless it runs already; True if this call started it."""
@@ -129,7 +137,7 @@ class LocalServer(ABC):
             except BaseException:
                 shutil.rmtree(self.data, ignore_errors=True)  # the next call starts it afresh
                 raise
-        port = self.port if self.portfile.exists() and port_is_free(self.port) else free_port()
+        port = self.choose_port()
         self.portfile.write_text(f"{port}\n")
         self._start(port)
         self.prepare(port)
@@ -157,9 +165,9 @@ class LocalServer(ABC):
             raise
 
     def down(self) -> None:
-        pid = read_pid(self.pidfile)
+        pid = self.running_pid()
         if pid is not None:
-            stop_pid(pid, self.program, self.stop_signal)
+            signal_until_gone(pid, self.stop_signal)
         self.pidfile.unlink(missing_ok=True)
 
     def __enter__(self) -> LocalServer:

@@ -61,24 +61,46 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def command_line(pid: int) -> list[str] | None:
+    """The process's arguments (its program first), or None without /proc (not Linux) or when it
+    is gone."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    return [part.decode(errors="replace") for part in command if part]
+
+
 def runs_program(pid: int, program: str) -> bool:
     """The process `pid` runs `program` (its executable or first argument has that file name), so a
     stale PID file never leads to signalling another process. A server that rewrites its command
     line as one string (redis-server shows ``/usr/bin/redis-server 127.0.0.1:6379``) is recognised
     by its first word."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
+    command = command_line(pid)
+    if command is None:
         return alive(pid)  # no /proc (not Linux): trust the PID file
-    words = [part.decode(errors="replace").split(" ")[0] for part in command[:2]]
+    words = [part.split(" ")[0] for part in command[:2]]
     return any(Path(word).name == program for word in words)
+
+
+def runs_java_class(pid: int, main_class: str) -> bool:
+    """The process `pid` is a JVM whose command line names `main_class` (a PID file of a Spark
+    server, whose program is just ``java``: another JVM that took the PID is not it)."""
+    command = command_line(pid)
+    if command is None:
+        return alive(pid)
+    return bool(command) and Path(command[0]).name == "java" and main_class in command
 
 
 def stop_pid(pid: int, program: str, sig: int = signal.SIGTERM, timeout: float = STOP_SECONDS) -> None:
     """`sig` (TERM unless the server wants another), then KILL after `timeout` seconds; only if the
     PID still runs `program`."""
-    if not runs_program(pid, program):
-        return
+    if runs_program(pid, program):
+        signal_until_gone(pid, sig, timeout)
+
+
+def signal_until_gone(pid: int, sig: int = signal.SIGTERM, timeout: float = STOP_SECONDS) -> None:
+    """`sig`, then KILL after `timeout` seconds, to a PID its caller has just recognised as its own."""
     for signal_, wait in ((sig, timeout), (signal.SIGKILL, 5.0)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal_)
@@ -140,17 +162,20 @@ def last_lines(path: Path | None, count: int = 8) -> str:
 
 def wait_until_answers(
     answers: Callable[[], bool],
-    process: subprocess.Popen | None,
+    process: subprocess.Popen | int | None,
     what: str,
     log: Path | None,
     timeout: float,
 ) -> None:
     """Polls `answers` until it is true; raises ServerStartError (with the log's last lines) when the
-    process (when this one started it) exits first or `timeout` seconds pass."""
+    process (when this one started it: its Popen, or the PID of a server that detached itself)
+    exits first or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while not answers():
-        if process is not None and process.poll() is not None:
+        if isinstance(process, subprocess.Popen) and process.poll() is not None:
             problem = f"exited with code {process.returncode}"
+        elif isinstance(process, int) and not alive(process):
+            problem = "exited"
         elif time.monotonic() > deadline:
             problem = f"is not answering after {timeout:.0f} s"
         else:
