@@ -10,6 +10,8 @@ machine's role (an instance profile, IRSA, a Dataproc service account).
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from salesflow.config import AWS_CONN_ID, Settings
@@ -45,6 +47,18 @@ class S3Access:
             access_key=config.aws_access_key_id,
             secret_key=config.aws_secret_access_key,
             session_token=config.aws_session_token,
+        )
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> S3Access:
+        """S3 as the standard AWS variables name it (what ``environment()`` sets and boto3 reads): a
+        process that is given them, such as a Spark Connect server, sets up S3A as for a job."""
+        return cls(
+            endpoint_url=environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL"),
+            region=environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION"),
+            access_key=environ.get("AWS_ACCESS_KEY_ID"),
+            secret_key=environ.get("AWS_SECRET_ACCESS_KEY"),
+            session_token=environ.get("AWS_SESSION_TOKEN"),
         )
 
     def spark_conf(self) -> dict[str, str]:

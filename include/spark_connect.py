@@ -1,0 +1,245 @@
+"""A warm Spark: a Spark Connect server from the pyspark wheel, on loopback, started and stopped by PID.
+
+    python -m include.spark_connect start [STATE_DIR]     (what scripts/spark_connect.sh runs)
+        starts the server unless it runs; prints the shell exports that point a client at it
+    python -m include.spark_connect stop [STATE_DIR]
+
+    with SparkConnectServer(folder, port=...) as server:  (the tests)
+        server.environment()   -> SPARK_REMOTE, SPARK_CONNECT_AUTHENTICATE_TOKEN
+
+The server is what a spark-submit of a job would be, kept running: the jars (``spark_jars``), the
+Spark conf of the settings with S3A's endpoint settings, ``spark.sql.session.timeZone=UTC``, no UI,
+the class-data-sharing archive when bootstrap built one. A job then runs as a plain Python process
+with ``SPARK_REMOTE`` set (``spark_jobs.common.build_session``) and pays no JVM start.
+
+S3: the standard AWS variables of the caller's environment (``AWS_ENDPOINT_URL_S3``,
+``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``: what
+``S3Access.environment()`` gives a submitted job, and what the job's own boto3 reads as a client).
+The keys reach the JVM (S3A's default credential chain) through its environment only; the conf,
+none of it secret, goes in a properties file (mode 0600), so neither is on a command line or in a
+log. Without keys S3A finds the machine's role.
+
+Settings: ``SALESFLOW_SPARK_CONNECT_PORT`` (15002), ``SALESFLOW_SPARK_CONNECT_MASTER`` (``local[*]``;
+``spark://127.0.0.1:7077`` for the cluster of ``scripts/spark_cluster.sh``, whose workers need the
+keys in their own environment). Every client authenticates with the folder's token (``password``,
+mode 0600, generated once): another user of the machine cannot use the server, and its S3 keys,
+through the open port. With a token, pyspark talks plain gRPC only to the host name ``localhost``.
+
+The server detaches itself (``sbin/start-connect-server.sh`` runs it under ``spark-daemon.sh``),
+which writes its JVM's PID; that PID is stopped only while it is still a JVM of the Connect server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from include.local_services import LocalServer
+from include.processes import (
+    HOST,
+    ServerStartError,
+    free_port,
+    port_is_free,
+    read_pid,
+    runs_java_class,
+    wait_until_answers,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_STATE = ROOT / "var" / "spark-connect"
+DEFAULT_PORT = 15002
+PORT_ENV = "SALESFLOW_SPARK_CONNECT_PORT"
+MASTER_ENV = "SALESFLOW_SPARK_CONNECT_MASTER"
+SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+IDENT = "salesflow"  # spark-daemon.sh's name for its PID and log files
+START_SECONDS = 120.0
+TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
+# What would make the server's own spark-submit a Connect client, or point it elsewhere.
+CLIENT_VARIABLES = ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_API_MODE")
+
+
+def spark_home() -> Path:
+    """The pyspark package folder: the wheel is a whole Spark (``bin/``, ``sbin/``, ``jars/``)."""
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def server_conf(port: int) -> dict[str, str]:
+    """The server's Spark conf: what the operator gives a submitted job, on a gRPC port of loopback."""
+    from salesflow.config import load_settings
+    from salesflow.paths import SPARK_CDS_ARCHIVE
+    from salesflow.spark_setup import S3Access, spark_jars
+
+    settings = load_settings()
+    conf = {
+        **settings.spark_conf,
+        **S3Access.from_environment().spark_conf(),
+        "spark.jars": ",".join(spark_jars(settings)),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.connect.grpc.binding.address": HOST,
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.connect.grpc.port.maxRetries": "0",  # this port or none: clients are told this one
+    }
+    if SPARK_CDS_ARCHIVE.is_file():  # a JVM that cannot map it starts without it
+        options = [
+            conf.get("spark.driver.extraJavaOptions", ""),
+            f"-XX:SharedArchiveFile={SPARK_CDS_ARCHIVE}",
+        ]
+        conf["spark.driver.extraJavaOptions"] = " ".join(filter(None, options))
+    return conf
+
+
+def properties(conf: dict[str, str]) -> str:
+    """``conf`` as a Java properties file (``--properties-file``)."""
+
+    def escaped(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("\n", "\\n").replace("=", "\\=").replace(":", "\\:")
+
+    return "".join(f"{escaped(name)}={escaped(value)}\n" for name, value in sorted(conf.items()))
+
+
+class SparkConnectServer(LocalServer):
+    """The Connect server of one folder: ``data/`` its scratch space (shuffle files, the jobs'
+    local checkpoints), ``logs/`` its log, ``password`` the clients' token."""
+
+    name = "spark-connect"
+    program = "java"
+
+    def __init__(self, folder: Path, port: int | None = None, master: str | None = None) -> None:
+        super().__init__(folder)
+        self.wanted_port = port if port is not None else int(os.environ.get(PORT_ENV, DEFAULT_PORT))
+        self.master = master or os.environ.get(MASTER_ENV, "local[*]")
+        self.logs = self.folder / "logs"
+        self.conf_file = self.folder / "connect.properties"
+
+    @property
+    def url(self) -> str:
+        return f"sc://localhost:{self.port}"
+
+    def is_ours(self, pid: int) -> bool:
+        return runs_java_class(pid, SERVER_CLASS)
+
+    def choose_port(self) -> int:
+        """The port asked for (a fixed one, that clients are given), or a free one for 0."""
+        if self.wanted_port == 0:
+            return free_port()
+        if not port_is_free(self.wanted_port):
+            raise ServerStartError(
+                f"{self.name}: port {self.wanted_port} on {HOST} is in use; choose another with {PORT_ENV}"
+            )
+        return self.wanted_port
+
+    def initialise(self) -> None:
+        self.data.mkdir(parents=True)
+
+    def command(self, port: int) -> list[str]:
+        script = spark_home() / "sbin" / "start-connect-server.sh"
+        return [str(script), "--master", self.master, "--properties-file", str(self.conf_file)]
+
+    def answers(self, port: int) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            return sock.connect_ex((HOST, port)) == 0
+
+    def server_environment(self) -> dict[str, str]:
+        """The script's (and so the JVM's) environment: the caller's, with the S3 keys it holds, the
+        token, and where spark-daemon.sh keeps its PID and log files."""
+        env = {name: value for name, value in os.environ.items() if name not in CLIENT_VARIABLES}
+        return {
+            **env,
+            TOKEN_ENV: self.password,
+            "SPARK_HOME": str(spark_home()),
+            "SPARK_PID_DIR": str(self.folder),
+            "SPARK_LOG_DIR": str(self.logs),
+            "SPARK_IDENT_STRING": IDENT,
+            "SPARK_LOCAL_DIRS": str(self.data),
+            "SPARK_LOCAL_IP": HOST,
+            "PYSPARK_PYTHON": env.get("PYSPARK_PYTHON", sys.executable),
+        }
+
+    @property
+    def daemon_pidfile(self) -> Path:
+        return self.folder / f"spark-{IDENT}-{SERVER_CLASS}-1.pid"
+
+    @property
+    def server_log(self) -> Path | None:
+        found = sorted(self.logs.glob(f"spark-{IDENT}-{SERVER_CLASS}-1-*.out"))
+        return found[0] if found else None
+
+    def _start(self, port: int) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.conf_file.touch(mode=0o600)
+        self.conf_file.write_text(properties(server_conf(port)))
+        self.daemon_pidfile.unlink(missing_ok=True)
+        started = subprocess.run(
+            self.command(port),
+            env=self.server_environment(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+            start_new_session=True,  # a Ctrl-C in the caller's terminal is not the server's
+            timeout=60,
+        )
+        pid = read_pid(self.daemon_pidfile)
+        what = f"{self.name} on {HOST}:{port}"
+        if started.returncode != 0 or pid is None:
+            output = "\n".join(f"  | {line}" for line in (started.stdout + started.stderr).splitlines()[-8:])
+            raise ServerStartError(f"{what} did not start (exit {started.returncode})\n{output}")
+        self.pidfile.write_text(f"{pid}\n")
+        try:
+            wait_until_answers(
+                lambda: self.answers(port), pid, f"{what} (pid {pid})", self.server_log, START_SECONDS
+            )
+        except ServerStartError:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        super().down()
+        self.daemon_pidfile.unlink(missing_ok=True)
+
+    def environment(self) -> dict[str, str]:
+        """What a client needs: the URL, and the token (also as an environment variable: pyspark
+        reads it there, and it is never part of a URL that could be logged)."""
+        return {"SPARK_REMOTE": self.url, TOKEN_ENV: self.password}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/spark_connect.sh", description="A Spark Connect server.")
+    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("state_dir", nargs="?", type=Path, default=DEFAULT_STATE)
+    args = parser.parse_args(argv)
+    server = SparkConnectServer(args.state_dir)
+    if args.action == "stop":
+        pid = server.running_pid()
+        server.down()
+        if pid is not None:
+            print(f"spark-connect: stopped (pid {pid})", file=sys.stderr)
+        return 0
+    try:
+        started = server.up()
+    except ServerStartError as error:
+        print(f"spark-connect: {error}", file=sys.stderr)
+        return 1
+    state = "started" if started else "already running"
+    print(
+        f"spark-connect: {state} on {server.url} (pid {server.running_pid()}, master {server.master},"
+        f" log {server.server_log or server.logs})",
+        file=sys.stderr,
+    )
+    # The token by reference: the exports can be printed or logged without it.
+    print(f"export SPARK_REMOTE={shlex.quote(server.url)}")
+    print(f'export {TOKEN_ENV}="$(cat {shlex.quote(str(server.passwordfile))})"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
