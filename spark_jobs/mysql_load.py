@@ -31,6 +31,9 @@ SPARK_DATA_ERROR_CLASSES = (
 )
 # Errors of a server or network that is not there (PyMySQL's, the Python socket's, py4j's).
 INFRASTRUCTURE_ERRORS = ("OperationalError", "InterfaceError", "Py4JNetworkError", "TimeoutError")
+# gRPC statuses of a Spark Connect server that does not answer (raised once pyspark's retries, at
+# least 10 minutes of them for UNAVAILABLE, are spent); Spark's own errors come with others.
+CONNECT_OUTAGE_STATUSES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
 
 
 class LoadWarningsError(RuntimeError):
@@ -79,7 +82,15 @@ def failure_kind(error: BaseException) -> str:
         return "data"
     if names & set(INFRASTRUCTURE_ERRORS) or isinstance(error, ConnectionError):
         return "infrastructure"
+    if connect_status(error) in CONNECT_OUTAGE_STATUSES:
+        return "infrastructure"
     return "unknown"
+
+
+def connect_status(error: BaseException) -> str | None:
+    """The gRPC status name of an error a Spark Connect client raised (None for any other error)."""
+    status = getattr(error, "getGrpcStatusCode", None)
+    return getattr(status(), "name", None) if callable(status) else None
 
 
 def short_reason(error: BaseException) -> str:
