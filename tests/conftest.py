@@ -4,7 +4,8 @@
 - MySQL: a MariaDB of the session's own (``include.local_services``, a temporary folder, a free port,
   stopped by PID at the end), or the server at SALESFLOW_MYSQL_HOST/PORT when that is set; a
   database of its own per session (``sf_test_<random>``), dropped at the end.
-- Spark: one local session for the whole suite.
+- Spark: one local session for the whole suite; a Spark Connect server (``include.spark_connect``)
+  for the tests that ask for one, started once, stopped by PID at the end.
 - Airflow: its own AIRFLOW_HOME with a SQLite metadata DB, migrated only when a test needs it.
 
 Everything the session makes has a unique name, so two runs never collide and a failed run leaves
@@ -162,6 +163,20 @@ def spark(s3_endpoint):
     session.stop()
     # py4j logs from __del__ at interpreter exit, after pytest closed its streams.
     logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def spark_connect(s3_endpoint):
+    """A Spark Connect server for the session (free port, ``local[2]``), set up as a submitted job
+    is: the jars, the Spark conf of the settings, the session's S3 (the AWS variables above).
+    ``environment()`` is what a client needs. Stopped by its PID at the end, pass or fail."""
+    from include.spark_connect import SparkConnectServer
+
+    server = SparkConnectServer(_TMP / "spark-connect", port=0, master="local[2]")
+    atexit.register(server.down)  # also when the session ends without its teardown
+    with server:
+        yield server
+    assert server.running_pid() is None, "the Spark Connect server was not stopped"
 
 
 @pytest.fixture(scope="session")
