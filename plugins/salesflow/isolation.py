@@ -25,12 +25,15 @@ OUTAGE = "outage:"
 # A staged file is named after its ledger id (``run_files.staged_key``).
 DOWNLOADED_NAME = re.compile(r"/(\d{10})\.[A-Za-z.]+\b")
 # What a dying JVM or Python driver says last, most telling first.
+CAUSED_BY = re.compile(r"Caused by: (.*)")
 ERROR_LINES = (
     re.compile(r"(java\.lang\.OutOfMemoryError.*)"),
-    re.compile(r"Caused by: (.*)"),
+    CAUSED_BY,
     re.compile(r"salesflow-\w+ failed: (.*)"),
     re.compile(r"^\S*(?:Error|Exception): (.*)"),
 )
+# The first line of a trace: a JVM's exception (``org.apache.spark.SparkException: ...``) or Python's.
+TRACE_START = re.compile(r"^(?:Traceback \(most recent call last\)|[\w.$]+(?:Error|Exception)\b)")
 ERROR_CHARS = 300
 WRAPPERS = ("org.apache.spark.", "py4j.", "Py4JJavaError")
 
@@ -39,12 +42,21 @@ def job_error(lines: Iterable[str], fallback: str) -> str:
     """The one line that says why a job died, from the end of its log (or ``fallback``)."""
     lines = [line.strip() for line in lines if line.strip()]
     for pattern in ERROR_LINES:
-        found = [match.group(1) for line in lines if (match := pattern.search(line))]
+        searched = whole_traces(lines) if pattern is CAUSED_BY else lines
+        found = [match.group(1) for line in searched if (match := pattern.search(line))]
         # Spark's and Py4J's own exceptions wrap the one that says what went wrong.
         telling = [text for text in found if not text.startswith(WRAPPERS)]
         if found:
             return _short((telling or found)[0])
     return _short(fallback)
+
+
+def whole_traces(lines: list[str]) -> list[str]:
+    """The lines from the first start of a trace on: a trace that the start of the kept end of the
+    log cut through has lost its first causes, and its deeper ones would be taken for them (the same
+    trace is logged again, whole, with the traceback)."""
+    start = next((index for index, line in enumerate(lines) if TRACE_START.match(line)), 0)
+    return lines[start:]
 
 
 def declares_outage(lines: Iterable[str]) -> bool:

@@ -70,6 +70,25 @@ def test_the_error_a_job_died_of_is_its_most_telling_line():
     )
 
 
+def test_a_trace_cut_by_the_start_of_the_kept_log_does_not_hide_the_first_cause():
+    """The kept end of a job's log may begin inside a trace, past its first causes; the same trace
+    follows whole (the traceback), and its first telling cause is the one named."""
+    cut = [
+        "Caused by: java.lang.ArrayIndexOutOfBoundsException: Index 2000 out of bounds",
+        "at x.y(Z.java:1)",
+    ]
+    whole = [
+        "Traceback (most recent call last):",
+        'File "transform.py", line 1, in <module>',
+        "pyspark.errors.exceptions.connect.SparkException: [FAILED_READ_FILE.NO_HINT] Encountered error",
+        "Caused by: org.apache.spark.SparkRuntimeException: [MALFORMED_CSV_RECORD] Malformed CSV record",
+        "Caused by: com.univocity.parsers.common.TextParsingException: Length of parsed input (2001) exceeds",
+        "Caused by: java.lang.ArrayIndexOutOfBoundsException: Index 2000 out of bounds",
+    ]
+    assert job_error([*cut, *whole], "x").startswith("com.univocity.parsers.common.TextParsingException")
+    assert job_error(cut, "x").startswith("java.lang.ArrayIndexOutOfBoundsException")  # nothing better
+
+
 def test_files_are_named_by_their_downloaded_path_only_when_in_the_batch():
     text = "reading file file:///w/run/downloads/0000000012.csv.gz and /x/0000000099.parquet"
     assert named_files(text, [3, 12, 40]) == [12]
