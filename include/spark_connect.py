@@ -49,6 +49,7 @@ from include.processes import (
     runs_java_class,
     wait_until_answers,
 )
+from salesflow.contracts import SPARK_REMOTE_ENV, SPARK_TOKEN_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_STATE = ROOT / "var" / "spark-connect"
@@ -58,7 +59,6 @@ MASTER_ENV = "SALESFLOW_SPARK_CONNECT_MASTER"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 IDENT = "salesflow"  # spark-daemon.sh's name for its PID and log files
 START_SECONDS = 120.0
-TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
 # What would make the server's own spark-submit a Connect client, or point it elsewhere.
 CLIENT_VARIABLES = ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_API_MODE")
 
@@ -154,7 +154,7 @@ class SparkConnectServer(LocalServer):
         env = {name: value for name, value in os.environ.items() if name not in CLIENT_VARIABLES}
         return {
             **env,
-            TOKEN_ENV: self.password,
+            SPARK_TOKEN_ENV: self.password,
             "SPARK_HOME": str(spark_home()),
             "SPARK_PID_DIR": str(self.folder),
             "SPARK_LOG_DIR": str(self.logs),
@@ -209,7 +209,7 @@ class SparkConnectServer(LocalServer):
     def environment(self) -> dict[str, str]:
         """What a client needs: the URL, and the token (also as an environment variable: pyspark
         reads it there, and it is never part of a URL that could be logged)."""
-        return {"SPARK_REMOTE": self.url, TOKEN_ENV: self.password}
+        return {SPARK_REMOTE_ENV: self.url, SPARK_TOKEN_ENV: self.password}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     # The token by reference: the exports can be printed or logged without it.
-    print(f"export SPARK_REMOTE={shlex.quote(server.url)}")
-    print(f'export {TOKEN_ENV}="$(cat {shlex.quote(str(server.passwordfile))})"')
+    print(f"export {SPARK_REMOTE_ENV}={shlex.quote(server.url)}")
+    print(f'export {SPARK_TOKEN_ENV}="$(cat {shlex.quote(str(server.passwordfile))})"')
     return 0
 
 

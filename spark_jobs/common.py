@@ -12,29 +12,26 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from salesflow.contracts import JdbcTarget, JobSpec, loads
+from salesflow.contracts import SPARK_REMOTE_ENV, JdbcTarget, JobSpec, loads
 from salesflow.isolation import OUTAGE
 from salesflow.sql import identifier
 from spark_jobs import object_store
 from spark_jobs.mysql_load import JDBC_PASSWORD_ENV, failure_kind
 
-# A Spark Connect server to run on (``sc://host:port``), as pyspark itself names it; unset, the job
-# is run by spark-submit. The token, when the server wants one, is pyspark's own variable too
-# (SPARK_CONNECT_AUTHENTICATE_TOKEN): it never travels in the URL, which may be logged.
-REMOTE_ENV = "SPARK_REMOTE"
 # What the job's results depend on, set on its own session: a Connect server's sessions start from
 # the server's defaults and are isolated from each other, so nothing else can set them for the job.
 SESSION_CONF = {"spark.sql.session.timeZone": "UTC"}
 
 
 def build_session(app_name: str, remote: str | None = None) -> SparkSession:
-    """The job's session: a Spark Connect client when ``remote`` (or SPARK_REMOTE) names a server,
-    else the session of a job run by spark-submit (master, jars and conf come from spark-submit).
+    """The job's session: a Spark Connect client when ``remote`` (or SPARK_REMOTE) names a server
+    (``sc://host:port``; its token, if any, in pyspark's SPARK_CONNECT_AUTHENTICATE_TOKEN), else the
+    session of a job run by spark-submit (master, jars and conf come from spark-submit).
 
     On a Connect server, ``stop()`` at the job's end releases this session only; the server, its
     JVM and its other sessions go on.
     """
-    remote = remote or os.environ.get(REMOTE_ENV)
+    remote = remote or os.environ.get(SPARK_REMOTE_ENV)
     builder = SparkSession.builder.appName(app_name).config(map=SESSION_CONF)
     # The UI is a setting of the server's JVM on Connect (off there too: include/spark_connect.py).
     builder = builder.remote(remote) if remote else builder.config("spark.ui.enabled", "false")

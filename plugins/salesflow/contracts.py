@@ -18,6 +18,10 @@ from pydantic import ConfigDict, TypeAdapter
 
 # The Spark job's result under the run's prefix: written by the job, read by the DAG's later tasks.
 RESULT_NAME = "result.json"
+# The Spark Connect server a job runs on as a client, in its environment (pyspark's own variables):
+# the URL (``sc://host:port``), and the server's token apart from it, as a URL may be logged.
+SPARK_REMOTE_ENV = "SPARK_REMOTE"
+SPARK_TOKEN_ENV = "SPARK_CONNECT_AUTHENTICATE_TOKEN"
 
 T = TypeVar("T")
 

@@ -18,7 +18,8 @@ import pytest
 from pyspark.errors.exceptions.connect import ArithmeticException, SparkConnectGrpcException
 
 from include.sample_data.generate import bad_case_files, format_case_files, good_files
-from include.spark_connect import TOKEN_ENV, SparkConnectServer
+from include.spark_connect import SparkConnectServer
+from salesflow.contracts import SPARK_TOKEN_ENV
 from salesflow.paths import PROJECT_ROOT
 from salesflow.run_files import read_transform_result, run_objects, spec_uri
 from salesflow.storage import s3_hook
@@ -160,7 +161,7 @@ def test_the_script_finds_the_running_server_and_no_secret_is_on_its_command_lin
     assert "already running" in done.stderr
     assert done.stdout.splitlines() == [
         f"export SPARK_REMOTE={spark_connect.url}",
-        f'export {TOKEN_ENV}="$(cat {spark_connect.passwordfile})"',
+        f'export {SPARK_TOKEN_ENV}="$(cat {spark_connect.passwordfile})"',
     ]
     command = Path(f"/proc/{spark_connect.running_pid()}/cmdline").read_bytes().decode()
     assert "SparkConnectServer" in command
