@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from salesflow.config import AWS_CONN_ID, Settings
+from salesflow.contracts import SPARK_REMOTE_ENV, SPARK_TOKEN_ENV
 from salesflow.paths import SPARK_JARS_DIR
 
 
@@ -84,3 +85,46 @@ class S3Access:
             "AWS_REGION": self.region,
         }
         return {name: value for name, value in pairs.items() if value}
+
+
+SPARK_CONNECT_CONN_TYPE = "spark_connect"
+CONNECT_DEFAULT_PORT = 15002
+
+
+@dataclass(frozen=True)
+class SparkRemote:
+    """A Spark Connect server the jobs run on as clients: the ``salesflow_spark`` connection when its
+    type is ``spark_connect`` (host, port, the token as its password; the provider's own type)."""
+
+    url: str
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_connection(cls, conn_id: str) -> SparkRemote | None:
+        """The server the connection names, or None for a spark-submit connection."""
+        from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
+
+        hook = SparkConnectHook(conn_id)
+        connection = hook.get_connection(conn_id)
+        if connection.conn_type != SPARK_CONNECT_CONN_TYPE:
+            return None
+        base, _, params = hook.get_connection_url().partition("/;")
+        kept = [p for p in params.split(";") if p and not p.startswith(f"{SparkConnectHook.PARAM_TOKEN}=")]
+        return cls(url=base + ("/;" + ";".join(kept) if kept else ""), token=connection.password or None)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that make a job a client of this server (``spark_jobs.common``)."""
+        return {SPARK_REMOTE_ENV: self.url, **({SPARK_TOKEN_ENV: self.token} if self.token else {})}
+
+    def outage(self, timeout: float = 5.0) -> str | None:
+        """Why the server cannot be reached (a client would retry for 10 minutes first), or None."""
+        import socket
+        from urllib.parse import urlparse
+
+        where = urlparse(self.url)
+        host, port = where.hostname or "localhost", where.port or CONNECT_DEFAULT_PORT
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                return None
+        except OSError as error:
+            return f"the Spark Connect server at {host}:{port} does not answer ({type(error).__name__})"

@@ -3,6 +3,8 @@ whom it blames when its job dies."""
 
 from __future__ import annotations
 
+import json
+
 from salesflow.operators import spark
 from salesflow.operators.spark import DRIVER_JAVA_OPTIONS, QUICK_COMPILE_BELOW_BYTES, driver_java_options
 
@@ -64,3 +66,24 @@ def test_a_job_that_runs_with_no_file_narrows_to_the_file_it_dies_of(monkeypatch
     operator._narrow(None, {}, None, [1, 2, 3])
     assert operator.submitted[:2] == [None, []]
     assert set_aside == [{2: "OutOfMemoryError"}]
+
+
+def test_a_spark_connect_connection_names_the_server_and_keeps_its_token_apart(monkeypatch):
+    from salesflow.config import SPARK_CONN_ID
+    from salesflow.contracts import SPARK_REMOTE_ENV, SPARK_TOKEN_ENV
+    from salesflow.spark_setup import SparkRemote
+
+    token = "t0k/en-secret"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SALESFLOW_SPARK",
+        json.dumps(
+            {"conn_type": "spark_connect", "host": "localhost", "port": 1, "login": "me", "password": token}
+        ),
+    )
+    remote = SparkRemote.from_connection(SPARK_CONN_ID)
+    assert remote is not None
+    assert remote.environment() == {SPARK_REMOTE_ENV: "sc://localhost:1/;user_id=me", SPARK_TOKEN_ENV: token}
+    assert token not in repr(remote) and token not in remote.url
+    assert remote.outage(timeout=1).startswith("the Spark Connect server at localhost:1 does not answer")
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFLOW_SPARK", json.dumps({"conn_type": "spark", "host": "local[2]"}))
+    assert SparkRemote.from_connection(SPARK_CONN_ID) is None

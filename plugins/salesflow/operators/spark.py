@@ -1,12 +1,16 @@
 """SparkSubmitOperator with salesflow's settings: jars, Spark conf with S3A, credentials by
 environment; and, when the job dies as a whole, the narrowing that finds the file it dies of
-(``isolation``)."""
+(``isolation``). When the ``salesflow_spark`` connection is a Spark Connect server (conn_type
+``spark_connect``), the same job runs as a plain Python process, a client of that warm server, with
+the same narrowing."""
 
 from __future__ import annotations
 
 import collections
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +20,7 @@ from salesflow.config import MYSQL_CONN_ID, SPARK_CONN_ID, Settings, load_settin
 from salesflow.contracts import FileOutcome, JobSpec, TransformResult
 from salesflow.isolation import JOB_FAILED, OUTAGE, declares_outage, job_error, narrow
 from salesflow.paths import PROJECT_ROOT, SPARK_CDS_ARCHIVE
+from salesflow.spark_setup import SparkRemote
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +44,14 @@ class ServiceOutageError(ConnectionError):
     """The job failed while MySQL or S3 did not answer: no file is blamed, the batch is retried."""
 
 
-def service_outage(settings: Settings) -> str | None:
-    """What does not answer of the services the job needs (MySQL, the bucket), or None."""
+def service_outage(settings: Settings, remote: SparkRemote | None = None) -> str | None:
+    """What does not answer of the services the job needs (MySQL, the bucket, the Spark Connect
+    server when it runs there), or None."""
     from salesflow.db import connect
     from salesflow.storage import s3_hook
 
+    if remote is not None and (outage := remote.outage()) is not None:
+        return outage
     try:
         with connect(settings, database=None) as conn, conn.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -79,13 +87,17 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
     The job's only argument is the run's spec in S3 (``--spec``, written by ``download_files``),
     found from the run id. The MySQL password and the S3 keys reach the job as environment
     variables set in ``execute()``: they are not template fields, so they never land in rendered
-    fields, the command line or the log.
+    fields, the command line or the log. On a Spark Connect server (``SparkRemote``) the job is
+    ``python <application>`` with the server's URL and token in its environment too: its jars and
+    Spark conf are the server's (``scripts/spark_connect.sh`` starts one set up as here).
     """
 
     def __init__(self, *, application: str, **kwargs: Any) -> None:
         kwargs.setdefault("conn_id", SPARK_CONN_ID)
         super().__init__(application=application, **kwargs)
         self._log_tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        self._remote: SparkRemote | None = None
+        self._client: subprocess.Popen | None = None
 
     def execute(self, context: Any) -> None:
         from salesflow.run_files import read_spec, recording_failures
@@ -95,8 +107,11 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         spec = read_spec(settings, run_id)
         if spec is None:
             return  # the run is over and its folder gone: no Spark job to start
+        self._remote = SparkRemote.from_connection(self._conn_id)
         self._prepare(settings, spec)
         with recording_failures(settings, run_id, self.task_id):
+            if self._remote is not None and (outage := self._remote.outage()) is not None:
+                raise ServiceOutageError(f"{OUTAGE} {outage}")  # a client would retry 10 minutes first
             pending, narrowing = self._pending(settings, spec)
             if pending and narrowing:
                 self._narrow(settings, context, spec, pending)
@@ -110,11 +125,12 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
 
         from salesflow.spark_setup import S3Access, spark_jars
 
-        input_bytes = sum(f.size_bytes for f in spec.accepted_files())
         s3 = S3Access.from_connection()
-        conf = {**settings.spark_conf, **s3.spark_conf(), **(self.conf or {})}
-        self.conf = driver_java_options(conf, input_bytes)
-        self.jars = ",".join(filter(None, [*spark_jars(settings), self.jars]))
+        if self._remote is None:  # on a Connect server, these are the server's
+            input_bytes = sum(f.size_bytes for f in spec.accepted_files())
+            conf = {**settings.spark_conf, **s3.spark_conf(), **(self.conf or {})}
+            self.conf = driver_java_options(conf, input_bytes)
+            self.jars = ",".join(filter(None, [*spark_jars(settings), self.jars]))
         connection = MySqlHook.get_connection(MYSQL_CONN_ID)
         # The jobs import spark_jobs.* and, for the ledger and SQL files, the salesflow package.
         python_path = os.pathsep.join(
@@ -128,6 +144,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
             **({"SPARK_LOCAL_IP": local_ip} if local_ip else {}),
             "SALESFLOW_JDBC_PASSWORD": connection.password or "",
             **s3.environment(),
+            **(self._remote.environment() if self._remote is not None else {}),
         }
 
     def _pending(self, settings: Settings, spec: JobSpec) -> tuple[list[int], bool]:
@@ -159,11 +176,42 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         self._hook = None  # a hook per submit: it takes the arguments when it is made
         self._log_tail.clear()
         try:
-            super().execute(context)
+            if self._remote is not None:
+                self._run_client()
+            else:
+                super().execute(context)
         except AirflowException as error:
             lines = list(self._log_tail)
             return (f"{OUTAGE} " if declares_outage(lines) else "") + job_error(lines, str(error))
         return None
+
+    def _run_client(self) -> None:
+        """The job as a Spark Connect client: ``python <application> <args>``, its output logged and
+        kept as spark-submit's is; a non-zero exit raises as a failed spark-submit does."""
+        from airflow.exceptions import AirflowException
+
+        command = [sys.executable, self.application, *self.application_args]
+        self._client = subprocess.Popen(
+            command,
+            env={**os.environ, **self.env_vars},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+        assert self._client.stdout is not None
+        for line in self._client.stdout:
+            self._log_tail.append(line)
+            self.log.info("%s", line.rstrip())
+        code = self._client.wait()
+        if code != 0:
+            raise AirflowException(f"the job on the Spark Connect server exited with code {code}")
+
+    def on_kill(self) -> None:
+        if self._client is not None and self._client.poll() is None:
+            self._client.terminate()
+            return
+        super().on_kill()
 
     def _get_hook(self) -> Any:
         """The provider's hook, its log lines also kept (the last ones say why a job died)."""
@@ -182,7 +230,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         """An outage (the job says so, or a service does not answer now), else the files' fault."""
         if error.startswith(OUTAGE):
             return ServiceOutageError(error)
-        outage = service_outage(settings)
+        outage = service_outage(settings, self._remote)
         if outage is not None:
             return ServiceOutageError(f"{OUTAGE} {outage}; the Spark job: {error}")
         return SparkJobFailedError(f"{JOB_FAILED} {error} (the next attempt narrows the batch)")
