@@ -8,4 +8,6 @@
   floors on the same bytes), ``modes`` (a repeat of each mode), ``summary`` (medians, table, JSON).
 - ``python -m benchmarks.load_methods`` and ``python -m benchmarks.load_order``: the measurements
   behind the fact load's method and row order.
+- ``python -m benchmarks.connect``: the run's job on a warm Spark Connect server against the same
+  job through spark-submit.
 """
