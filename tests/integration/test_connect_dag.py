@@ -13,7 +13,9 @@ import pytest
 from include.sample_data.generate import HEADER, good_files
 from tests.support.e2e import expected_marts, marts, put, query, upload, valid_rows
 
-pytestmark = pytest.mark.e2e
+# Heavy: a whole DAG with a job that dies and its narrowing, beside the comparison of the two ways
+# to run the job that test_connect.py makes in `make test`.
+pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
 
 HEADER_LINE = ",".join(HEADER)
 
