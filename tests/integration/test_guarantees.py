@@ -183,6 +183,7 @@ def test_a_run_that_died_between_load_and_archive_converges(environment):
     assert marts(settings) == expected_marts(valid_rows(files + new))
 
 
+@pytest.mark.heavy  # two whole DAG runs in processes of their own: make test-heavy
 def test_two_runs_at_once_each_load_their_own_claims_and_leave_the_others_alone(environment, tmp_path):
     """Two runs of one Airflow (one metadata DB) overlap: the first holds its claimed files while
     the second starts; the second leaves them alone (their run is running) and takes only the new
@@ -352,6 +353,7 @@ def test_a_copy_sent_again_of_a_quarantined_file_is_its_duplicate_and_leaves_the
     assert "sales_data_error/empty.csv" in keys
 
 
+@pytest.mark.heavy  # two whole DAG runs: make test-heavy
 def test_an_old_run_published_again_never_moves_a_month_backwards(environment):
     """Issue 26, point 4: a run whose publish never ran, cleared days later after a newer run
     rewrote its months and superseded its file, publishes nothing over the newer run's Parquet."""

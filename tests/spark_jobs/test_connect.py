@@ -98,6 +98,7 @@ def outcome(settings, run_id: str) -> dict:
     }
 
 
+@pytest.mark.heavy  # two whole jobs on every format and case: make test-heavy, to keep make test short
 def test_the_job_as_a_connect_client_leaves_what_the_local_job_leaves(spark, spark_connect, environment):
     server_pid = spark_connect.running_pid()
     files = run_files()
