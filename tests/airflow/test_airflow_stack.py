@@ -85,12 +85,21 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
 
 
 def ui_check(base: str, password: str, run_id: str, screenshot: Path) -> None:
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import expect
 
     with browser_page(viewport_height=900) as page:
         log_in(page, base, password)
         quoted = urllib.request.quote(run_id, safe="")
-        page.goto(f"{base}/dags/sales_pipeline/runs/{quoted}", wait_until="networkidle")
+        run_page = f"{base}/dags/sales_pipeline/runs/{quoted}"
+        try:
+            page.goto(run_page, wait_until="networkidle")
+        except PlaywrightError as error:
+            # Seen once in CI: the single-page UI's own navigation right after the login aborted
+            # this one (net::ERR_ABORTED). A second request of the same page is what a user does.
+            if "ERR_ABORTED" not in str(error):
+                raise
+            page.goto(run_page, wait_until="networkidle")
         expect(page.get_by_text(run_id).first).to_be_visible(timeout=30_000)
         expect(page.get_by_text("Success").first).to_be_visible(timeout=30_000)
         # The run page lists its task instances, one table row each with its state.
