@@ -6,12 +6,18 @@ dies of is found by the next attempt, alone, and the others load in the same run
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 
-from include.sample_data.generate import HEADER, good_files
-from tests.support.e2e import expected_marts, marts, put, query, upload, valid_rows
+from include.sample_data.generate import HEADER
+from tests.support.e2e import (
+    expected_marts,
+    marts,
+    query,
+    upload_a_batch_the_job_dies_of,
+    valid_rows,
+)
 
 # Heavy: a whole DAG with a job that dies and its narrowing, beside the comparison of the two ways
 # to run the job that test_connect.py makes in `make test`.
@@ -48,14 +54,7 @@ def test_a_file_the_job_dies_of_on_the_connect_server_is_found_and_the_others_lo
     monkeypatch.setenv("SALESFLOW__LIMITS__MAX_CELL_BYTES", "2000")
     monkeypatch.setenv("SALESFLOW_RETRY_DELAY_SECONDS", "1")
     settings = environment("connect_dag")
-    good = good_files(rows=90, files=3, seed=21, start_month=date(2024, 3, 1), months=1)
-    upload(settings, good)
-    long_value = "\n".join(["p" * 99] * 50)  # 4,999 characters on 50 lines
-    put(
-        settings,
-        "sales_data/long_value.csv",
-        f'{HEADER_LINE}\n17,121,"{long_value}",2024-03-05,2,1.00,1,1.00\n'.encode(),
-    )
+    good = upload_a_batch_the_job_dies_of(settings)
     server_pid = spark_connect.running_pid()
     when = datetime(2024, 6, 1, tzinfo=UTC)
     run = (

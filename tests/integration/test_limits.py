@@ -15,7 +15,7 @@ import pytest
 
 from include.sample_data.extremes import MIB, extreme_files, overflowing_sums_file
 from include.sample_data.generate import HEADER, good_files
-from tests.support.e2e import put, query, run_dag, upload
+from tests.support.e2e import put, query, run_dag, upload, upload_a_batch_the_job_dies_of
 
 pytestmark = pytest.mark.e2e
 
@@ -179,14 +179,7 @@ def test_a_file_the_spark_job_dies_of_is_found_and_the_others_load_in_the_same_r
     monkeypatch.setenv("SALESFLOW__LIMITS__MAX_CELL_BYTES", "2000")
     monkeypatch.setenv("SALESFLOW_RETRY_DELAY_SECONDS", "1")
     settings = environment("job_dies")
-    good = good_files(rows=90, files=3, seed=21, start_month=date(2024, 3, 1), months=1)
-    upload(settings, good)
-    long_value = "\n".join(["p" * 99] * 50)  # 4,999 characters on 50 lines
-    put(
-        settings,
-        "sales_data/long_value.csv",
-        f'{HEADER_LINE}\n17,121,"{long_value}",2024-03-05,2,1.00,1,1.00\n'.encode(),
-    )
+    good = upload_a_batch_the_job_dies_of(settings)
     run = dag_test(datetime(2024, 6, 1, tzinfo=UTC))
 
     assert run.state == "success"

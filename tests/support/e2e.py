@@ -38,6 +38,27 @@ def upload(settings, files: list[GeneratedFile]) -> None:
         hook.load_bytes(generated.content, key=f"sales_data/{generated.name}", bucket_name=settings.bucket)
 
 
+def upload_a_batch_the_job_dies_of(settings) -> list[GeneratedFile]:
+    """Three good files and issue 21's hostile one: a quoted value of 4,999 characters over 50
+    short lines, which kills the Spark job for the whole batch once ``limits.max_cell_bytes`` is
+    lowered under it (the caller sets ``SALESFLOW__LIMITS__MAX_CELL_BYTES=2000``). Returns the good
+    files."""
+    from datetime import date
+
+    from include.sample_data.generate import HEADER, good_files
+
+    good = good_files(rows=90, files=3, seed=21, start_month=date(2024, 3, 1), months=1)
+    upload(settings, good)
+    long_value = "\n".join(["p" * 99] * 50)  # 4,999 characters on 50 lines
+    header = ",".join(HEADER)
+    put(
+        settings,
+        "sales_data/long_value.csv",
+        f'{header}\n17,121,"{long_value}",2024-03-05,2,1.00,1,1.00\n'.encode(),
+    )
+    return good
+
+
 def run_dag(logical_date: datetime, **test_args):
     from airflow.dag_processing.dagbag import DagBag
 
