@@ -66,6 +66,19 @@ from salesflow.paths import SPARK_JOBS_DIR
                 "for new files; new files present are loaded as usual. Empty: the normal run."
             ),
         ),
+        "reprocess": Param(
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1, "maxLength": 1024},
+            uniqueItems=True,
+            title="Reprocess files",
+            description=(
+                "Ledger ids or S3 keys (under the source prefix) of files already settled, loaded "
+                "again from their archived or quarantined bytes even though their content was seen "
+                "before: every check and rule again, and the rows they loaded earlier replaced (never "
+                "counted twice). The run report says what became of each. Empty: the normal run."
+            ),
+        ),
     },
 )
 def sales_pipeline() -> None:
@@ -89,11 +102,19 @@ def sales_pipeline() -> None:
         from salesflow.steps.claim import claim_new_files
 
         context = get_current_context()
-        summary = claim_new_files(load_settings(), context["run_id"], airflow_run_state(context))
-        months = context["params"]["recompute_months"]
-        # Nothing in flight and nothing to recompute: the rest of the run is skipped. (Airflow skips
+        params = context["params"]
+        summary = claim_new_files(
+            load_settings(),
+            context["run_id"],
+            airflow_run_state(context),
+            reprocess=params["reprocess"],
+            requested_by=context["dag_run"].triggering_user_name or "unknown",
+        )
+        months, asked = params["recompute_months"], params["reprocess"]
+        # Nothing in flight and nothing asked for: the rest of the run is skipped. (Airflow skips
         # no task that already ran, so clearing this task alone after a good run changes nothing.)
-        return {**summary, "recompute_months": months} if summary["claimed"] or months else {}
+        # A run asked to reprocess goes on to its report, which says why a request was refused.
+        return {**summary, "recompute_months": months} if summary["claimed"] or months or asked else {}
 
     @task
     def download_files() -> str:

@@ -51,7 +51,7 @@ def commit(job: JobContext, plan: BatchPlan, parts: LoadParts, result: Transform
     job.ledger.transition_many(
         FileStatus.SUPERSEDED,
         [
-            StatusMove(old, reason=f"superseded_by:{newest_of(job, plan, key)}")
+            StatusMove(old, reason=superseded_reason(job, old, newest_of(job, plan, key)))
             for old, key in plan.superseded.items()
         ],
         commit=False,
@@ -150,6 +150,11 @@ def loaded_moves(job: JobContext, plan: BatchPlan) -> list[StatusMove]:
             )
         )
     return moves
+
+
+def superseded_reason(job: JobContext, old: int, new: int) -> str:
+    """Why an earlier version's rows went: a corrected file, or the same file reprocessed."""
+    return f"reprocessed_as:{new}" if job.files[new].reprocess_of == old else f"superseded_by:{new}"
 
 
 def newest_of(job: JobContext, plan: BatchPlan, key: str) -> int:

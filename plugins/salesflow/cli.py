@@ -11,6 +11,10 @@ from salesflow.db import DatabaseUnavailableError, connect, init_database
 from salesflow.sql import render
 
 
+class CommandError(RuntimeError):
+    """A command could not do its work; the message says why and what to do instead."""
+
+
 def _check_mysql(settings) -> None:
     with connect(settings, database=None) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT VERSION()")
@@ -67,6 +71,42 @@ def _latest_report(settings) -> None:
     print(hook.read_key(newest["Key"], settings.bucket), end="")
 
 
+def _reprocess(settings, requested: list[str], dry_run: bool) -> None:
+    """What each file asked for names and whether it can be reprocessed; then a run of
+    ``sales_pipeline`` with the ``reprocess`` param (the run decides again, and its report says)."""
+    import json
+    import subprocess
+
+    from salesflow.ledger import FileLedger
+    from salesflow.steps.reprocess import judge
+    from salesflow.storage import s3_hook
+
+    hook = s3_hook()
+    with connect(settings) as conn:
+        ledger = FileLedger(conn, settings.tables)
+        for item in requested:
+            request = judge(settings, hook, ledger, item)
+            origin = request.origin
+            named = f"ledger id {origin.id}, {origin.object_key}, {origin.status}" if origin else "no entry"
+            verdict = (
+                f"not reprocessed: {request.refused}"
+                if request.refused
+                else f"from s3://{settings.bucket}/{request.source.key}"
+            )
+            print(f"{item}: {named}: {verdict}")
+    if dry_run:
+        return
+    conf = json.dumps({"reprocess": requested})
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "trigger", "sales_pipeline", "--conf", conf], check=True
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise CommandError(
+            f"could not trigger sales_pipeline ({error}); trigger it from the UI with the conf {conf}"
+        ) from None
+
+
 COMMANDS = {
     "check-mysql": (_check_mysql, "check that MySQL answers"),
     "init-db": (init_database, "create the database, tables and sample dimensions (idempotent)"),
@@ -84,10 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
         sub.add_parser(name, help=help_text)
+    reprocess = sub.add_parser(
+        "reprocess", help="load settled files again (ledger ids or S3 keys): triggers sales_pipeline"
+    )
+    reprocess.add_argument("files", nargs="+", help="ledger ids or object keys (under the source prefix)")
+    reprocess.add_argument("--dry-run", action="store_true", help="say what would happen, trigger nothing")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-        COMMANDS[args.command][0](settings)
+        if args.command == "reprocess":
+            _reprocess(settings, list(dict.fromkeys(args.files)), args.dry_run)
+        else:
+            COMMANDS[args.command][0](settings)
     except DatabaseUnavailableError as error:
         print(
             f"salesflow: {error}. The make targets start a MariaDB of their own when "
@@ -96,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 3
-    except (ConfigError, SecretConfigError) as error:
+    except (ConfigError, SecretConfigError, CommandError) as error:
         print(f"salesflow: {error}", file=sys.stderr)
         return 2
     return 0

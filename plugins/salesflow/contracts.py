@@ -72,6 +72,8 @@ class IntakeFile:
     column_types: list[str] = field(default_factory=list)
     # Claims of this version so far: above 1, earlier runs failed with it (its own batch).
     attempts: int = 1
+    # The ledger id of the entry this one reprocesses (the operator asked), or None.
+    reprocess_of: int | None = None
 
     @property
     def accepted(self) -> bool:

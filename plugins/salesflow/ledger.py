@@ -6,7 +6,8 @@ Statuses move forward only::
     CLAIMED | VALIDATED -> QUARANTINED
     CLAIMED -> DUPLICATE            (same bytes as a live version, under any name)
     CLAIMED | VALIDATED -> FAILED   (retryable: the next run claims the version again)
-    LOADED -> SUPERSEDED            (a corrected file under the same key replaced its rows)
+    LOADED -> SUPERSEDED            (a corrected file under the same key, or the file
+                                     reprocessed, replaced its rows)
     FAILED -> GONE                  (its object left the landing prefix before it loaded)
 
 A FAILED version is claimed again by the next run (``attempts`` counts the claims, but for a run
@@ -81,12 +82,12 @@ class StatusMove:
     def values(self) -> tuple[Any, ...]:
         return (
             self.entry_id,
-            _fit(self.reason),
+            fit_text(self.reason),
             self.duplicate_of,
             self.rows_read,
             self.rows_loaded,
             self.rows_rejected,
-            _fit(self.last_error),
+            fit_text(self.last_error),
             self.max_sales_date,
         )
 
@@ -94,7 +95,7 @@ class StatusMove:
 TEXT_LIMIT = 1024  # reason and last_error columns
 
 
-def _fit(text: str | None) -> str | None:
+def fit_text(text: str | None) -> str | None:
     """A reason or error cut to what its column holds (an error message can be long)."""
     return text if text is None or len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 3] + "..."
 
@@ -118,6 +119,10 @@ class LedgerEntry:
     landed_at: datetime | None
     last_error: str | None = None
     claimed_at: datetime | None = None
+    # A version that reprocesses another (``salesflow.reprocess``): that entry, and the key its bytes
+    # are read from (in the processed or the error prefix; ``object_key`` stays the landing key).
+    reprocess_of: int | None = None
+    source_key: str | None = None
 
     @classmethod
     def fetch_all(cls, cursor: Any) -> list[LedgerEntry]:
@@ -137,8 +142,8 @@ class LedgerEntry:
         return self.status == FileStatus.QUARANTINED and (self.reason or "").startswith(LOAD_FAILED)
 
     def version(self) -> ObjectVersion:
-        """The S3 object version this entry is about."""
-        return ObjectVersion(self.object_key, self.etag, self.size_bytes)
+        """The S3 object version this entry is about, where its bytes are now read from."""
+        return ObjectVersion(self.source_key or self.object_key, self.etag, self.size_bytes)
 
 
 def naive_utc(moment: datetime | None) -> datetime | None:
@@ -198,6 +203,7 @@ class FileLedger:
                     cursor.executemany(self.sql("claim_insert"), rows[start : start + CLAIM_BATCH])
                     batch = version_keys[start : start + CLAIM_BATCH]
                     cursor.execute(self.sql("claim_failed", version_keys=len(batch)), (run_id, *batch))
+                cursor.execute(self.sql("claim_failed_reprocess"), (run_id, bucket))
             self.conn.commit()
 
         with named_lock(self.conn, f"salesflow.claim.{bucket}", NAMED_LOCK_TIMEOUT_SECONDS):
@@ -228,7 +234,7 @@ class FileLedger:
                 else "gone:deleted_before_load"
             )
             why_failed = entry.reason or entry.last_error or "failed"
-            moves.append((run_id, _fit(f"{reason} ({why_failed})"), entry.id))
+            moves.append((run_id, fit_text(f"{reason} ({why_failed})"), entry.id))
             log.warning(
                 "claim: %s (ledger id %d) was FAILED and is no longer in the landing prefix: GONE, %s",
                 entry.object_key,
@@ -283,7 +289,7 @@ class FileLedger:
     def record_error(self, bucket: str, run_id: str, error: str) -> None:
         """Keep what made a task of the run fail on the files the run still holds in flight."""
         with self.conn.cursor() as cursor:
-            cursor.execute(self.sql("record_error"), (_fit(error), run_id, bucket))
+            cursor.execute(self.sql("record_error"), (fit_text(error), run_id, bucket))
         self.conn.commit()
 
     def entries_for_run(self, bucket: str, run_id: str) -> list[LedgerEntry]:
@@ -311,6 +317,14 @@ class FileLedger:
 
     def get(self, ids: Sequence[int]) -> list[LedgerEntry]:
         return self._select_batched("select_ids", "id_list", list(ids), [])
+
+    def latest_of_key(self, bucket: str, key: str) -> LedgerEntry | None:
+        """The newest entry of an object key, or None when the ledger never saw the key."""
+        with self.conn.cursor() as cursor:
+            cursor.execute(self.sql("select_latest_of_key"), (bucket, key))
+            found = LedgerEntry.fetch_all(cursor)
+        self.conn.commit()
+        return found[0] if found else None
 
     def _select_batched(
         self, name: str, placeholder: str, values: Sequence[Any], leading: Sequence[Any], **lists: int

@@ -13,6 +13,7 @@ from salesflow.db import connect
 from salesflow.faults import fault_point
 from salesflow.ledger import FileLedger, LedgerEntry
 from salesflow.paths import sanitize_name
+from salesflow.reprocess import requests_of_run
 from salesflow.run_files import read_spec, read_transform_result
 from salesflow.statuses import IN_FLIGHT, FileStatus
 from salesflow.storage import s3_hook
@@ -30,7 +31,9 @@ class FilesNotSettledError(RuntimeError):
 def build_report(settings: Settings, run_id: str, hook: Any = None) -> dict[str, Any]:
     """The report of one run, from the ledger (the truth) and the Spark job's result (the details)."""
     with connect(settings) as conn:
-        entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
+        ledger = FileLedger(conn, settings.tables)
+        entries = ledger.entries_for_run(settings.bucket, run_id)
+        requests = requests_of_run(ledger, run_id)
     result = read_transform_result(settings, run_id, hook) or TransformResult(run_id=run_id)
     files = [_file_line(entry, result) for entry in entries]
     outcomes = Counter(f["outcome"] for f in files)
@@ -50,6 +53,7 @@ def build_report(settings: Settings, run_id: str, hook: Any = None) -> dict[str,
         "rows_written": result.rows_written,
         "unsettled": [f for f in files if f["outcome"] in UNSETTLED],
         "files": files,
+        "reprocess": [_reprocess_line(request, {e.id: e for e in entries}) for request in requests],
     }
 
 
@@ -66,11 +70,38 @@ def _file_line(entry: LedgerEntry, result: TransformResult) -> dict[str, Any]:
         "rejected_by_reason": dict(sorted(outcome.rejected_by_reason.items())) if outcome else {},
         "duplicate_of": entry.duplicate_of,
         "attempts": entry.attempts,
+        "reprocess_of": entry.reprocess_of,
     }
     if entry.status in UNSETTLED:
         line["last_error"] = entry.last_error
         line["claimed_at"] = entry.claimed_at.isoformat() if entry.claimed_at else None
     return line
+
+
+def _reprocess_line(request: dict[str, Any], entries: dict[int, LedgerEntry]) -> dict[str, Any]:
+    """A reprocess request of the run: what was asked, the earlier outcome, and what became of it."""
+    new = entries.get(request["ledger_id"]) if request["ledger_id"] is not None else None
+    if new is None:
+        outcome = f"not reprocessed: {request['refused']}"
+    elif new.status == FileStatus.LOADED:
+        outcome = (
+            f"LOADED as ledger id {new.id}: {new.rows_loaded} rows loaded, {new.rows_rejected} rejected"
+            + (" (the rows it loaded before are replaced)" if request["origin_status"] == "LOADED" else "")
+        )
+    elif new.status == FileStatus.QUARANTINED:
+        outcome = f"QUARANTINED again as ledger id {new.id} ({new.reason}): nothing changed"
+    else:
+        outcome = f"{new.status} as ledger id {new.id}"
+    return {
+        "requested": request["requested"],
+        "requested_by": request["requested_by"],
+        "requested_at": request["requested_at"].isoformat() if request["requested_at"] else None,
+        "ledger_id": request["origin_id"],
+        "earlier_outcome": request["origin_status"],
+        "earlier_reason": request["origin_reason"],
+        "reprocessed_as": request["ledger_id"],
+        "outcome": outcome,
+    }
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -99,6 +130,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         key = f["object_key"].replace("|", "\\|")
         counts = f"{f['rows_read']} | {f['rows_loaded']} | {f['rows_rejected']}"
         lines.append(f"| `{key}` | {f['outcome']} | {counts} | {reasons} |")
+    if report["reprocess"]:
+        lines += ["", "**Reprocess requests**:", ""]
+        for r in report["reprocess"]:
+            earlier = (
+                f"ledger id {r['ledger_id']}, {r['earlier_outcome']}"
+                + (f" ({r['earlier_reason']})" if r["earlier_reason"] else "")
+                if r["ledger_id"] is not None
+                else "no entry"
+            )
+            lines.append(f"- `{r['requested']}` ({earlier}), asked by {r['requested_by']}: {r['outcome']}")
     if report["unsettled"]:
         lines += ["", "**Not settled** (the run fails; the next run claims these again):", ""]
         lines += [

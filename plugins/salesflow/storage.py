@@ -240,8 +240,18 @@ def holds_version(client: Any, bucket: str, key: str, version: ObjectVersion) ->
 
 
 def _is_version(head: dict[str, Any], version: ObjectVersion) -> bool:
-    source_etag = head.get("Metadata", {}).get(SOURCE_ETAG_METADATA) or head["ETag"].strip('"')
-    return source_etag == version.etag and int(head["ContentLength"]) == version.size
+    """The object is the version, or a copy made here of it (its metadata names the version's ETag)."""
+    etags = {head["ETag"].strip('"'), head.get("Metadata", {}).get(SOURCE_ETAG_METADATA)}
+    return version.etag in etags and int(head["ContentLength"]) == version.size
+
+
+def find_copy(hook: Any, bucket: str, key: str, version: ObjectVersion) -> ObjectVersion | None:
+    """The object under ``key`` as a version of its own (its own ETag) when it holds ``version``
+    or a copy of it (an archived or quarantined file); None when it holds nothing or other bytes."""
+    head = _head(hook.get_conn(), bucket, key)
+    if head is None or not _is_version(head, version):
+        return None
+    return ObjectVersion(key, head["ETag"].strip('"'), int(head["ContentLength"]))
 
 
 def read_object(hook: Any, bucket: str, key: str) -> bytes | None:
@@ -260,9 +270,10 @@ def stage_version(hook: Any, bucket: str, version: ObjectVersion, destination_ke
     whose SHA-256 the file checks computed.
 
     The copy is conditioned on the claimed ETag (S3 refuses it when the key holds another version),
-    and S3 computes the copy's SHA-256 (``ChecksumAlgorithm``), which must be ``sha256``: a store
-    that ignores the condition, or an object replaced between the checks and the copy, cannot
-    slip other bytes past the checks. Raises ``ObjectChangedError`` otherwise (the copy is removed).
+    and S3 computes the copy's SHA-256 (``ChecksumAlgorithm``; a store that does not, MinIO: the
+    copy's single-part ETag, or else the copy read back), which must be ``sha256``: a store that
+    ignores the condition, or an object replaced between the checks and the copy, cannot slip
+    other bytes past the checks. Raises ``ObjectChangedError`` otherwise (the copy is removed).
     """
     import base64
 
@@ -279,13 +290,29 @@ def stage_version(hook: Any, bucket: str, version: ObjectVersion, destination_ke
         if _code(error) not in NOT_THE_VERSION:
             raise
         raise ObjectChangedError(f"s3://{bucket}/{version.key} changed since it was claimed") from None
-    copied = response.get("CopyObjectResult", {}).get("ChecksumSHA256")
-    if copied is None or base64.b64decode(copied).hex() != sha256:
+    result = response.get("CopyObjectResult", {})
+    if result.get("ChecksumSHA256") is not None:
+        copied = base64.b64decode(result["ChecksumSHA256"]).hex()
+    elif result.get("ETag", "").strip('"') == version.etag and "-" not in version.etag:
+        # A store that computes no checksum for a copy (MinIO): a single-part ETag is the MD5 of
+        # the bytes, so a copy with the claimed one holds the claimed bytes.
+        copied = sha256
+    else:  # nor that (a copy of a multipart upload): the copy is read back once and hashed
+        copied = object_sha256(client, bucket, destination_key)
+    if copied != sha256:
         client.delete_object(Bucket=bucket, Key=destination_key)
         raise ObjectChangedError(
             f"s3://{bucket}/{version.key}: the copy to {destination_key} is not the bytes checked "
-            f"(SHA-256 {sha256[:12]}, the copy's {base64.b64decode(copied or '').hex()[:12] or 'not given'})"
+            f"(SHA-256 {sha256[:12]}, the copy's {copied[:12]})"
         )
+
+
+def object_sha256(client: Any, bucket: str, key: str) -> str:
+    """The SHA-256 of an object's bytes, streamed (never whole in memory)."""
+    digest = hashlib.sha256()
+    for chunk in client.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(MB):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 def copy_version(hook: Any, bucket: str, version: ObjectVersion, destination_key: str) -> str:
@@ -348,6 +375,8 @@ def move_version(hook: Any, bucket: str, version: ObjectVersion, destination_key
     holds a newer version, left alone) or ``another_version_there`` (the source is gone and the
     destination holds another version of the key: this one was moved and later replaced there).
     """
+    if version.key == destination_key:  # a reprocessed file read where it already belongs
+        return "already_moved"
     client = hook.get_conn()
     if not _copy_if_version(client, bucket, version, destination_key):
         # The source is gone or another version: moved by an earlier try, or replaced.

@@ -114,3 +114,33 @@ def test_a_file_over_the_single_copy_limit_moves_by_parts_under_the_same_conditi
     put(strict_s3, bucket, "sales_data/large.csv", content[::-1])
     assert move_version(strict_s3, bucket, claimed, "sales_data_error/large-2.csv") == "source_replaced"
     assert not storage.object_exists(strict_s3.get_conn(), bucket, "sales_data_error/large-2.csv")
+
+
+def test_a_reprocessed_multipart_file_is_read_staged_and_kept_from_its_archived_copy(
+    strict_s3, bucket, tmp_path
+):
+    """Issue 26, reprocess: the archived copy of a multipart upload has an ETag of its own; the
+    reprocessed entry names the copy by that ETag, so every conditioned request on it holds here,
+    and quarantining it where it already is never deletes it (a move onto its own key)."""
+    parts = [b"x" * (5 * MB), b"y" * MB]
+    landed = put_in_parts(strict_s3, bucket, "sales_data/big.csv", parts)
+    # This store computes no SHA-256 for a copy: the staged copy of a multipart upload is read back.
+    whole = hashlib.sha256(b"".join(parts)).hexdigest()
+    storage.stage_version(strict_s3, bucket, landed, "runs/r0/staged/big.csv", whole)
+    with pytest.raises(storage.ObjectChangedError, match="is not the bytes checked"):
+        storage.stage_version(strict_s3, bucket, landed, "runs/r0/staged/other.csv", "0" * 64)
+    assert not storage.object_exists(strict_s3.get_conn(), bucket, "runs/r0/staged/other.csv")
+    assert move_version(strict_s3, bucket, landed, "sales_data_error/big.csv") == "moved"
+    found = storage.find_copy(strict_s3, bucket, "sales_data_error/big.csv", landed)
+    assert found is not None and found.key == "sales_data_error/big.csv" and found.etag != landed.etag
+    assert (
+        storage.find_copy(strict_s3, bucket, "sales_data_error/big.csv", ObjectVersion("k", "e", 1)) is None
+    )
+    sha256 = storage.download_version(strict_s3, bucket, found, tmp_path / "big.csv")
+    assert sha256 == whole
+    storage.stage_version(strict_s3, bucket, found, "runs/r1/staged/big.csv", sha256)
+    assert body(strict_s3, bucket, "runs/r1/staged/big.csv") == b"".join(parts)
+    assert move_version(strict_s3, bucket, found, "sales_data_error/big.csv") == "already_moved"
+    assert body(strict_s3, bucket, "sales_data_error/big.csv") == b"".join(parts)
+    assert move_version(strict_s3, bucket, found, "sales_data_processed/big.csv") == "moved"
+    assert not storage.object_exists(strict_s3.get_conn(), bucket, "sales_data_error/big.csv")

@@ -1,6 +1,8 @@
-SELECT id, bucket, object_key, etag, size_bytes, sha256, status, run_id, attempts,
-       rows_read, rows_loaded, rows_rejected, reason, duplicate_of, landed_at,
-       last_error, claimed_at
-FROM {ledger}
-WHERE run_id = %s AND bucket = %s
-ORDER BY object_key, id
+-- With, for a version that reprocesses another, the entry it reprocesses and where its bytes are.
+SELECT l.id, l.bucket, l.object_key, l.etag, l.size_bytes, l.sha256, l.status, l.run_id, l.attempts,
+       l.rows_read, l.rows_loaded, l.rows_rejected, l.reason, l.duplicate_of, l.landed_at,
+       l.last_error, l.claimed_at, r.origin_id AS reprocess_of, r.source_key
+FROM {ledger} AS l
+LEFT JOIN {ledger}_reprocess AS r ON r.ledger_id = l.id
+WHERE l.run_id = %s AND l.bucket = %s
+ORDER BY l.object_key, l.id

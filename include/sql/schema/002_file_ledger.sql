@@ -62,6 +62,26 @@ CREATE TABLE IF NOT EXISTS {ledger}_content (
     ledger_id BIGINT NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=ascii COLLATE=ascii_bin;
 
+-- Reprocess requests (the DAG param ``reprocess``, ``salesflow.cli reprocess``): one row per run and
+-- file asked for, kept as history. A request taken gives a new ledger entry (ledger_id) for the same
+-- key, read from the bytes where the earlier entry (origin_id) left them (source_key: the processed
+-- or the error prefix); one refused says why (refused). The earlier outcome is kept as it was then.
+CREATE TABLE IF NOT EXISTS {ledger}_reprocess (
+    request_key CHAR(64) NOT NULL PRIMARY KEY,  -- SHA-256 of run id NUL the file as asked
+    run_id VARCHAR(250) NOT NULL,
+    requested VARCHAR(1024) NOT NULL,  -- a ledger id or an object key, as asked
+    requested_by VARCHAR(255) NOT NULL,
+    requested_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    origin_id BIGINT NULL,
+    origin_status VARCHAR(16) NULL,
+    origin_reason VARCHAR(1024) NULL,
+    ledger_id BIGINT NULL,
+    source_key VARCHAR(1024) NULL,
+    refused VARCHAR(1024) NULL,
+    UNIQUE KEY uq_ledger_id (ledger_id),
+    KEY ix_run (run_id, requested_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
 -- The classic tutorial name for the ledger: 'A' while a file is in flight, 'I' once it has ended.
 CREATE OR REPLACE VIEW product_staging_table AS
 SELECT

@@ -54,14 +54,19 @@ def reason_document(entry: LedgerEntry, reason: str, bucket: str, error_key: str
 
 def quarantine_one(settings: Settings, hook: Any, entry: LedgerEntry, reason: str) -> str:
     """The S3 move, the reason file and the local copy of one file; its log line."""
-    from salesflow.storage import move_version
+    from salesflow.storage import copy_version, move_version
 
     error_key = rebase_key(entry.object_key, settings.prefixes.source, settings.prefixes.error)
-    moved = move_version(hook, settings.bucket, entry.version(), error_key)
+    if (entry.source_key or "").startswith(settings.prefixes.processed):
+        # A reprocessed file read from the archive: those bytes stay the archive of the version
+        # that is still LOADED, so they are copied, not moved.
+        moved = copy_version(hook, settings.bucket, entry.version(), error_key)
+    else:
+        moved = move_version(hook, settings.bucket, entry.version(), error_key)
     document = reason_document(entry, reason, settings.bucket, error_key)
     hook.load_bytes(document, key=error_key + ".reason.json", bucket_name=settings.bucket, replace=True)
     local = local_error_path(settings, entry.object_key, entry.id)
-    if moved in ("moved", "already_moved"):  # the bytes are in the error prefix
+    if moved in ("moved", "already_moved", "copied", "already_copied"):  # the bytes are in the error prefix
         with tempfile.TemporaryDirectory() as scratch:
             streamed = Path(scratch) / "object"  # streamed to disk, never whole in memory
             hook.get_conn().download_file(settings.bucket, error_key, str(streamed))

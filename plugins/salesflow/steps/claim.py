@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -16,6 +16,7 @@ from salesflow.ledger import FileLedger, LedgerEntry, naive_utc
 from salesflow.objects import ObjectVersion
 from salesflow.statuses import IN_FLIGHT, FileStatus
 from salesflow.steps.archive import archive
+from salesflow.steps.reprocess import request_reprocess
 from salesflow.storage import list_versions, s3_hook
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,17 @@ def known_run_state(ask: Callable[[], Any]) -> str | None:
 
 
 def claim_new_files(
-    settings: Settings, run_id: str, run_state: Callable[[str], str | None] | None = None
+    settings: Settings,
+    run_id: str,
+    run_state: Callable[[str], str | None] | None = None,
+    reprocess: Sequence[str] = (),
+    requested_by: str = "unknown",
 ) -> dict[str, Any]:
     """List the source prefix and claim every file version not seen before, for this run.
 
     ``run_state`` tells the Airflow state of another run: files a finished run left in flight are
-    claimed again (``FileLedger.release_stranded``).
+    claimed again (``FileLedger.release_stranded``). ``reprocess`` names settled files (ledger ids
+    or object keys) to load again (``salesflow.steps.reprocess``), asked by ``requested_by``.
     """
     hook = s3_hook()
     listed = list(list_versions(hook, settings.bucket, settings.prefixes.source))
@@ -75,6 +81,11 @@ def claim_new_files(
     for entry in failed_loads:
         log.info("claim: %s was set aside by run %s but not moved; moving it", entry.object_key, entry.run_id)
     move_to_error_prefix(settings, failed_loads)
+    # After the moves above: a file asked for is read where its settled bytes are.
+    requests = request_reprocess(settings, run_id, reprocess, requested_by)
+    if requests:
+        with connect(settings) as conn:
+            entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
     claimed = [e for e in entries if e.status in IN_FLIGHT]
     log.info(
         "claim: %d objects under s3://%s/%s; this run holds %d (%d in flight)",
@@ -97,6 +108,8 @@ def claim_new_files(
         "claimed": len(claimed),
         "held": len(entries),
         "finished_late": len(loaded),
+        "reprocess_taken": sum(1 for r in requests if r["ledger_id"] is not None),
+        "reprocess_refused": sum(1 for r in requests if r["refused"]),
     }
 
 

@@ -95,7 +95,8 @@ class Intake:
             log.warning("download: %s (%s); not this run's version any more", why, entry.status)
         here = [(e, got) for e, got in zip(entries, fetched, strict=True) if not isinstance(got, str)]
         owners = ContentOwners(ledger).record(
-            [(e.id, sha256) for e, (sha256, _) in here if e.status != FileStatus.DUPLICATE]
+            [(e.id, sha256) for e, (sha256, _) in here if e.status != FileStatus.DUPLICATE],
+            reprocessed={e.id: e.reprocess_of for e, _ in here if e.reprocess_of is not None},
         )
         for entry, (sha256, verdict) in here:
             owner = owners.get(entry.id)
@@ -130,6 +131,7 @@ class Intake:
             file_format=verdict.file_format,
             column_types=verdict.column_types if reason is None else [],
             attempts=entry.attempts,
+            reprocess_of=entry.reprocess_of,
         )
 
     def reason(self, entry: LedgerEntry, verdict: FileVerdict, owner: LedgerEntry | None) -> str | None:

@@ -1,0 +1,1 @@
+SELECT id FROM {ledger} WHERE version_key = %s
