@@ -38,7 +38,10 @@ def free_ports(count: int) -> list[int]:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on the loopback port. As servers bind (SO_REUSEADDR), the connections a
+    stopped server left in TIME_WAIT do not count: they would hold the port for a minute."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

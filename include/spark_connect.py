@@ -3,6 +3,8 @@
     python -m include.spark_connect start [STATE_DIR]     (what scripts/spark_connect.sh runs)
         starts the server unless it runs; prints the shell exports that point a client at it
     python -m include.spark_connect stop [STATE_DIR]
+    python -m include.spark_connect connection [STATE_DIR]
+        the salesflow_spark connection (JSON, with the token) for a running server
 
     with SparkConnectServer(folder, port=...) as server:  (the tests)
         server.environment()   -> SPARK_REMOTE, SPARK_CONNECT_AUTHENTICATE_TOKEN
@@ -14,7 +16,8 @@ with ``SPARK_REMOTE`` set (``spark_jobs.common.build_session``) and pays no JVM 
 
 S3: the standard AWS variables of the caller's environment (``AWS_ENDPOINT_URL_S3``,
 ``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``: what
-``S3Access.environment()`` gives a submitted job, and what the job's own boto3 reads as a client).
+``S3Access.environment()`` gives a submitted job, and what the job's own boto3 reads as a client),
+or else, when the caller sets none, the ``salesflow_s3`` connection's.
 The keys reach the JVM (S3A's default credential chain) through its environment only; the conf,
 none of it secret, goes in a properties file (mode 0600), so neither is on a command line or in a
 log. Without keys S3A finds the machine's role.
@@ -44,7 +47,6 @@ from include.processes import (
     HOST,
     ServerStartError,
     free_port,
-    port_is_free,
     read_pid,
     runs_java_class,
     wait_until_answers,
@@ -130,7 +132,9 @@ class SparkConnectServer(LocalServer):
         """The port asked for (a fixed one, that clients are given), or a free one for 0."""
         if self.wanted_port == 0:
             return free_port()
-        if not port_is_free(self.wanted_port):
+        # In use means something answers there: the sockets a killed server left closing (its
+        # clients' connections) do not keep the JVM, which binds with SO_REUSEADDR, off its port.
+        if self.answers(self.wanted_port):
             raise ServerStartError(
                 f"{self.name}: port {self.wanted_port} on {HOST} is in use; choose another with {PORT_ENV}"
             )
@@ -212,18 +216,44 @@ class SparkConnectServer(LocalServer):
         return {SPARK_REMOTE_ENV: self.url, SPARK_TOKEN_ENV: self.password}
 
 
+def s3_from_connection() -> None:
+    """S3 for the server: the caller's AWS variables, or else those of the ``salesflow_s3``
+    connection the caller's tasks use (``make airflow``, ``make demo``: one S3 for both sides)."""
+    given = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID")
+    if any(os.environ.get(name) for name in given) or not os.environ.get("AIRFLOW_CONN_SALESFLOW_S3"):
+        return
+    from salesflow.spark_setup import S3Access
+
+    os.environ.update(S3Access.from_connection().environment())
+
+
+def airflow_connection(server: SparkConnectServer) -> str:
+    """The ``salesflow_spark`` connection (JSON) that makes the DAG's jobs clients of the server."""
+    import json
+
+    connection = {"conn_type": "spark_connect", "host": "localhost", "port": server.port}
+    return json.dumps({**connection, "password": server.password})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/spark_connect.sh", description="A Spark Connect server.")
-    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("action", choices=("start", "stop", "connection"))
     parser.add_argument("state_dir", nargs="?", type=Path, default=DEFAULT_STATE)
     args = parser.parse_args(argv)
     server = SparkConnectServer(args.state_dir)
+    if args.action == "connection":  # for AIRFLOW_CONN_SALESFLOW_SPARK; it holds the token
+        if server.running_pid() is None:
+            print(f"spark-connect: no server runs from {args.state_dir}", file=sys.stderr)
+            return 1
+        print(airflow_connection(server))
+        return 0
     if args.action == "stop":
         pid = server.running_pid()
         server.down()
         if pid is not None:
             print(f"spark-connect: stopped (pid {pid})", file=sys.stderr)
         return 0
+    s3_from_connection()
     try:
         started = server.up()
     except ServerStartError as error:
@@ -238,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     # The token by reference: the exports can be printed or logged without it.
     print(f"export {SPARK_REMOTE_ENV}={shlex.quote(server.url)}")
     print(f'export {SPARK_TOKEN_ENV}="$(cat {shlex.quote(str(server.passwordfile))})"')
+    script = shlex.quote(str(ROOT / "scripts" / "spark_connect.sh"))
+    print(f'export AIRFLOW_CONN_SALESFLOW_SPARK="$({script} connection {shlex.quote(str(args.state_dir))})"')
     return 0
 
 

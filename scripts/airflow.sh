@@ -3,7 +3,9 @@
 #   scripts/airflow.sh start   api-server (UI), scheduler, dag-processor, triggerer (`airflow
 #                              standalone`), LocalExecutor, a PostgreSQL metadata DB and a MariaDB
 #                              of its own (include/local_services.py, in the state folder), the moto
-#                              S3 server and the MySQL schema; prints the UI address and the login.
+#                              S3 server, a Spark Connect server the jobs are clients of
+#                              (SALESFLOW_SPARK=submit: spark-submit instead) and the MySQL schema;
+#                              prints the UI address and the login.
 #   scripts/airflow.sh stop    stops everything it started, by process group and PID.
 #   SALESFLOW_EXECUTOR=celery scripts/airflow.sh start
 #                              the CeleryExecutor layout instead: a Redis broker of its own too,
@@ -46,6 +48,7 @@ stop_airflow() {
     echo "airflow: stopped"
   fi
   scripts/moto.sh stop "$state/moto.pid" >/dev/null
+  scripts/spark_connect.sh stop "$state/spark-connect" 2>/dev/null || true
 }
 stop_stack() {
   stop_airflow
@@ -127,6 +130,10 @@ if [ "$cmd" = "worker" ]; then
   # name, which Airflow records as the task's host, is its own. Its task logs reach the UI through
   # S3 (remote logging), so it serves none itself.
   name=${2:?usage: $0 worker NAME}
+  # The stack's Spark Connect server, when it runs one: the worker's jobs are its clients.
+  if connection=$(scripts/spark_connect.sh connection "$state/spark-connect" 2>/dev/null); then
+    export AIRFLOW_CONN_SALESFLOW_SPARK="$connection"
+  fi
   error_dir=$(AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -c 'from salesflow.config import load_settings; print(load_settings().error_dir)')
   mkdir -p "$AIRFLOW_HOME/logs" "$error_dir"
   stop_group "$state/worker-$name.pgid" KILL
@@ -150,6 +157,14 @@ if [ "$cmd" = "worker" ]; then
 fi
 python -m salesflow.cli check-mysql >/dev/null || { stop_stack; exit 3; }
 scripts/moto.sh start "$SALESFLOW_S3_PORT" "$state/moto.pid"
+# A warm Spark (issue 24): the stack's Spark Connect server on a free loopback port, reading the
+# stack's S3, and salesflow_spark pointing the jobs at it. SALESFLOW_SPARK=submit keeps
+# spark-submit (a JVM per job, on the connection env.sh gives).
+if [ "${SALESFLOW_SPARK:-connect}" = "connect" ]; then
+  connect_exports=$(SALESFLOW_SPARK_CONNECT_PORT=${SALESFLOW_SPARK_CONNECT_PORT:-0} \
+    scripts/spark_connect.sh start "$state/spark-connect") || { stop_stack; exit 1; }
+  eval "$(grep AIRFLOW_CONN_SALESFLOW_SPARK <<<"$connect_exports")"
+fi
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli init-db
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli create-bucket
 echo "airflow: migrating the metadata DB"

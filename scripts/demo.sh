@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the main job end to end on the embedded defaults.
-# A moto S3 server and a MariaDB (var/services/demo, unless SALESFLOW_MYSQL_HOST points at another
-# MySQL) on free loopback ports, started here and stopped at the end by PID; Spark local[*];
-# Airflow's SQLite metadata DB. The demo has its own database (salesflow_demo) and folders under
+# A moto S3 server, a MariaDB (var/services/demo, unless SALESFLOW_MYSQL_HOST points at another
+# MySQL) and a Spark Connect server (local[*]) on free loopback ports, started here and stopped at
+# the end by PID; Airflow's SQLite metadata DB. The demo has its own database (salesflow_demo) and folders under
 # var/demo, reset on each call.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +18,18 @@ files=${FILES:-4}
 
 services="$SALESFLOW_ROOT/var/services/demo"
 pidfile="$SALESFLOW_ROOT/var/demo-moto.pid"
-trap 'scripts/moto.sh stop "$pidfile"; salesflow_down "$services"' EXIT
+connect_state="$SALESFLOW_ROOT/var/demo-spark-connect"
+trap 'scripts/spark_connect.sh stop "$connect_state" 2>/dev/null; scripts/moto.sh stop "$pidfile"; salesflow_down "$services"' EXIT
 salesflow_up "$services" mysql
 python -m salesflow.cli check-mysql >/dev/null || exit 3
 scripts/moto.sh start "$SALESFLOW_S3_PORT" "$pidfile"
+# A warm Spark (issue 24): a Spark Connect server on a free loopback port, the job its client.
+# SALESFLOW_SPARK=submit runs the job through spark-submit instead.
+if [ "${SALESFLOW_SPARK:-connect}" = "connect" ]; then
+  connect_exports=$(SALESFLOW_SPARK_CONNECT_PORT=${SALESFLOW_SPARK_CONNECT_PORT:-0} \
+    scripts/spark_connect.sh start "$connect_state")
+  eval "$(grep AIRFLOW_CONN_SALESFLOW_SPARK <<<"$connect_exports")"
+fi
 
 if [ ! -f "$AIRFLOW_HOME/.migrated" ]; then
   echo "demo: preparing Airflow's metadata DB (SQLite, $AIRFLOW_HOME)"

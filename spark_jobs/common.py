@@ -35,7 +35,14 @@ def build_session(app_name: str, remote: str | None = None) -> SparkSession:
     builder = SparkSession.builder.appName(app_name).config(map=SESSION_CONF)
     # The UI is a setting of the server's JVM on Connect (off there too: include/spark_connect.py).
     builder = builder.remote(remote) if remote else builder.config("spark.ui.enabled", "false")
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    if remote:
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+
+        # pyspark waits at least 10 minutes for a server that went away; a job gives it about 30 s
+        # (50 ms growing fourfold to 10 s, 7 retries), then fails as an outage and its task retries.
+        session.client.set_retry_policies([DefaultPolicy(max_retries=7, max_backoff=10_000)])
+    return session
 
 
 def read_jdbc_table(spark: SparkSession, jdbc: JdbcTarget, database: str, table: str) -> DataFrame:

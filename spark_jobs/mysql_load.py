@@ -31,9 +31,15 @@ SPARK_DATA_ERROR_CLASSES = (
 )
 # Errors of a server or network that is not there (PyMySQL's, the Python socket's, py4j's).
 INFRASTRUCTURE_ERRORS = ("OperationalError", "InterfaceError", "Py4JNetworkError", "TimeoutError")
-# gRPC statuses of a Spark Connect server that does not answer (raised once pyspark's retries, at
-# least 10 minutes of them for UNAVAILABLE, are spent); Spark's own errors come with others.
+# gRPC statuses of a Spark Connect server that does not answer (raised once the client's retries,
+# about 30 s of them: spark_jobs.common.build_session, are spent); Spark's own errors come with others.
 CONNECT_OUTAGE_STATUSES = ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+# A Connect server that restarted under the job answers again, without the job's session.
+CONNECT_SESSION_LOST = (
+    "INVALID_HANDLE.SESSION_CHANGED",
+    "INVALID_HANDLE.SESSION_NOT_FOUND",
+    "NO_ACTIVE_SESSION",
+)
 
 
 class LoadWarningsError(RuntimeError):
@@ -82,7 +88,7 @@ def failure_kind(error: BaseException) -> str:
         return "data"
     if names & set(INFRASTRUCTURE_ERRORS) or isinstance(error, ConnectionError):
         return "infrastructure"
-    if connect_status(error) in CONNECT_OUTAGE_STATUSES:
+    if connect_status(error) in CONNECT_OUTAGE_STATUSES or any(c in str(error) for c in CONNECT_SESSION_LOST):
         return "infrastructure"
     return "unknown"
 

@@ -117,7 +117,7 @@ class SparkRemote:
         return {SPARK_REMOTE_ENV: self.url, **({SPARK_TOKEN_ENV: self.token} if self.token else {})}
 
     def outage(self, timeout: float = 5.0) -> str | None:
-        """Why the server cannot be reached (a client would retry for 10 minutes first), or None."""
+        """Why the server cannot be reached (a client would retry about 30 s first), or None."""
         import socket
         from urllib.parse import urlparse
 

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, mysql_database):
-    with airflow_stack(tmp_path_factory.mktemp("airflow-stack")) as started:
+    # As `make airflow` runs it: the jobs are clients of the stack's Spark Connect server.
+    with airflow_stack(tmp_path_factory.mktemp("airflow-stack"), {"SALESFLOW_SPARK": "connect"}) as started:
         yield started
 
 
@@ -47,6 +48,8 @@ def test_rest_trigger_schedule_backfill_and_ui(stack):
     states = api.task_states("sales_pipeline", worker_run)
     assert set(states.values()) == {"success", "skipped"}
     assert [t for t, s in states.items() if s == "skipped"] == ["keep_run_files"]
+    transform_log = api.task_log("sales_pipeline", worker_run, "transform_and_load", 1)
+    assert "the job runs as a client of the Spark Connect server sc://localhost:" in transform_log
     assert marts(settings) == expected_marts(valid_rows(first + bad))
     statuses = dict(query(settings, "SELECT status, COUNT(*) FROM file_ledger GROUP BY status"))
     assert statuses == {"LOADED": 4, "QUARANTINED": 3}

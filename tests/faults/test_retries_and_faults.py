@@ -13,9 +13,7 @@ import hashlib
 import io
 import json
 import os
-import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -27,6 +25,7 @@ from include.sample_data.generate import bad_case_files, good_files
 from salesflow.run_files import run_objects
 from salesflow.storage import s3_hook
 from tests.support.e2e import TABLES, query, run_dag, upload
+from tests.support.faults import AtPause, arm
 from tests.support.services import mysql_connection
 from tests.support.tcp_proxy import TcpProxy
 
@@ -128,44 +127,6 @@ def clean_outcome(environment) -> dict:
         run_dag(WHEN)
         _CLEAN["outcome"] = outcome(settings)
     return _CLEAN["outcome"]
-
-
-def arm(faults: Path, point: str, action: str = "raise") -> None:
-    (faults / point).write_text(action)
-
-
-class AtPause:
-    """When a task reaches the paused fault point: run `during`, release the task, then `after`."""
-
-    def __init__(self, faults: Path, point: str, during: Callable[[], None], after=None) -> None:
-        arm(faults, point, "pause")
-        self.errors: list[BaseException] = []
-        self.fired = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(faults, point, during, after), daemon=True)
-        self._thread.start()
-
-    def _watch(self, faults: Path, point: str, during, after) -> None:
-        reached = faults / f"{point}.reached"
-        deadline = time.monotonic() + 900
-        while not reached.exists():
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)
-        try:
-            during()
-        except BaseException as error:  # re-raised in the test's thread by check()
-            self.errors.append(error)
-        finally:
-            (faults / f"{point}.release").touch()
-            self.fired.set()
-        if after is not None:
-            after()
-
-    def check(self) -> None:
-        self._thread.join(timeout=60)
-        assert self.fired.is_set(), "the paused fault point was never reached"
-        if self.errors:
-            raise self.errors[0]
 
 
 def task_tries(run) -> dict[str, int]:

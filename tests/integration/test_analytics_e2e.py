@@ -13,6 +13,7 @@ from tests.support.e2e import analytics, expected_analytics, marts, put, query, 
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.heavy  # five whole DAG runs: make test-heavy
 def test_months_out_of_order_with_a_correction_and_a_resend_end_as_one_run(environment):
     march = good_files(rows=400, files=2, seed=61, start_month=date(2024, 3, 1), months=1)
     january = good_files(rows=300, files=1, seed=62, start_month=date(2024, 1, 1), months=1)

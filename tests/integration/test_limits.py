@@ -172,6 +172,7 @@ def test_files_a_failed_run_left_in_flight_are_taken_by_the_next_run(environment
     assert query(settings, "SELECT COUNT(*) FROM sales") == [(300,)]
 
 
+@pytest.mark.heavy  # a job that dies and the narrowing's jobs: make test-heavy
 def test_a_file_the_spark_job_dies_of_is_found_and_the_others_load_in_the_same_run(environment, monkeypatch):
     """Issue 21: a value longer than Spark's reader takes (a quoted value over many short lines,
     so no line is over its limit) kills the job for the whole batch. The next attempt narrows the

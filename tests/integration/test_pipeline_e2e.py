@@ -164,6 +164,7 @@ def test_full_run_is_right_to_the_row_and_a_rerun_changes_nothing(environment):
     assert state(settings) == before
 
 
+@pytest.mark.heavy  # three whole DAG runs: make test-heavy
 def test_a_month_over_two_runs_ends_as_one_run_over_both(environment):
     first = good_files(rows=1200, files=2, seed=21, start_month=date(2024, 5, 1), months=1)
     second = good_files(rows=900, files=1, seed=22, start_month=date(2024, 5, 1), months=1)

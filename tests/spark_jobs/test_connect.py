@@ -207,3 +207,9 @@ def test_a_connect_server_that_does_not_answer_is_an_outage_and_a_spark_error_is
     )
     assert failure_kind(divide) == "data"
     assert failure_kind(SparkConnectGrpcException("[INTERNAL_ERROR] x")) == "unknown"
+    # A server that restarted under the job answers again, without the job's session.
+    for lost in (
+        "[NO_ACTIVE_SESSION] No active Spark session found.",
+        "[INVALID_HANDLE.SESSION_CHANGED] The existing Spark server driver instance has restarted.",
+    ):
+        assert failure_kind(SparkConnectGrpcException(lost)) == "infrastructure"

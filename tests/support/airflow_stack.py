@@ -70,6 +70,9 @@ def stack_environment(state: Path, services: Path, tag: str, port: int, s3_port:
         # A run that finds no file waits this long, then is skipped (6 hours in production).
         "SALESFLOW_SENSOR_TIMEOUT_SECONDS": "20",
         "SALESFLOW_SENSOR_POKE_SECONDS": "5",
+        # spark-submit, a JVM per job inside the worker (the Celery tests kill workers with their
+        # jobs); a test of the warm Spark passes SALESFLOW_SPARK=connect.
+        "SALESFLOW_SPARK": "submit",
     }
     for name in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW_CONN_SALESFLOW_S3"):
         env.pop(name, None)

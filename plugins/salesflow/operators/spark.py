@@ -111,7 +111,7 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         self._prepare(settings, spec)
         with recording_failures(settings, run_id, self.task_id):
             if self._remote is not None and (outage := self._remote.outage()) is not None:
-                raise ServiceOutageError(f"{OUTAGE} {outage}")  # a client would retry 10 minutes first
+                raise ServiceOutageError(f"{OUTAGE} {outage}")  # a client would retry 30 s first
             pending, narrowing = self._pending(settings, spec)
             if pending and narrowing:
                 self._narrow(settings, context, spec, pending)
@@ -182,7 +182,8 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
                 super().execute(context)
         except AirflowException as error:
             lines = list(self._log_tail)
-            return (f"{OUTAGE} " if declares_outage(lines) else "") + job_error(lines, str(error))
+            text = job_error(lines, str(error))
+            return f"{OUTAGE} {text}" if declares_outage(lines) and not text.startswith(OUTAGE) else text
         return None
 
     def _run_client(self) -> None:
@@ -191,6 +192,8 @@ class SalesflowSparkSubmitOperator(SparkSubmitOperator):
         from airflow.exceptions import AirflowException
 
         command = [sys.executable, self.application, *self.application_args]
+        assert self._remote is not None
+        self.log.info("transform: the job runs as a client of the Spark Connect server %s", self._remote.url)
         self._client = subprocess.Popen(
             command,
             env={**os.environ, **self.env_vars},
