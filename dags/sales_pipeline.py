@@ -30,15 +30,20 @@ from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
 
 from salesflow.assets import ASSETS
 from salesflow.config import AWS_CONN_ID, load_settings
+from salesflow.events import EVENTS_QUEUE_ENV, schedule
 from salesflow.operators.quarantine import QuarantineOperator
 from salesflow.operators.sensors import SalesFilesSensor
 from salesflow.operators.spark import SalesflowSparkSubmitOperator
 from salesflow.paths import SPARK_JOBS_DIR
 
+# S3 event notifications start runs too when their queue is named (salesflow.events); the daily
+# run stays as the sweep.
+EVENTS_QUEUE_URL = os.environ.get(EVENTS_QUEUE_ENV)
+
 
 @dag(
     dag_id="sales_pipeline",
-    schedule="@daily",
+    schedule=schedule(EVENTS_QUEUE_URL),
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -93,6 +98,8 @@ def sales_pipeline() -> None:
         poke_interval=float(os.environ.get("SALESFLOW_SENSOR_POKE_SECONDS", 60)),
         timeout=float(os.environ.get("SALESFLOW_SENSOR_TIMEOUT_SECONDS", timedelta(hours=6).total_seconds())),
         soft_fail=True,
+        # Started by events, a run never waits: a file that lands later starts a run of its own.
+        wait=not EVENTS_QUEUE_URL,
     )
 
     @task.short_circuit(ignore_downstream_trigger_rules=False)

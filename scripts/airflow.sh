@@ -4,8 +4,10 @@
 #                              standalone`), LocalExecutor, a PostgreSQL metadata DB and a MariaDB
 #                              of its own (include/local_services.py, in the state folder), the moto
 #                              S3 server, a Spark Connect server the jobs are clients of
-#                              (SALESFLOW_SPARK=submit: spark-submit instead) and the MySQL schema;
-#                              prints the UI address and the login.
+#                              (SALESFLOW_SPARK=submit: spark-submit instead), the bucket's event
+#                              queue that starts a run when a file lands (SALESFLOW_EVENTS=off: the
+#                              daily schedule only) and the MySQL schema; prints the UI address and
+#                              the login.
 #   scripts/airflow.sh stop    stops everything it started, by process group and PID.
 #   SALESFLOW_EXECUTOR=celery scripts/airflow.sh start
 #                              the CeleryExecutor layout instead: a Redis broker of its own too,
@@ -130,6 +132,8 @@ if [ "$cmd" = "worker" ]; then
   # name, which Airflow records as the task's host, is its own. Its task logs reach the UI through
   # S3 (remote logging), so it serves none itself.
   name=${2:?usage: $0 worker NAME}
+  # The stack's event queue, when it watches one (the DAG is parsed here too).
+  [ -s "$state/events.queue" ] && export SALESFLOW_EVENTS_QUEUE_URL="$(cat "$state/events.queue")"
   # The stack's Spark Connect server, when it runs one: the worker's jobs are its clients.
   if connection=$(scripts/spark_connect.sh connection "$state/spark-connect" 2>/dev/null); then
     export AIRFLOW_CONN_SALESFLOW_SPARK="$connection"
@@ -167,6 +171,14 @@ if [ "${SALESFLOW_SPARK:-connect}" = "connect" ]; then
 fi
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli init-db
 AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli create-bucket
+# A file lands, a run starts (issue 25): the bucket notifies a queue the DAG's Asset watcher polls
+# (the triggerer runs it). SALESFLOW_EVENTS=off: the daily schedule only.
+rm -f "$state/events.queue"
+if [ "${SALESFLOW_EVENTS:-on}" = "on" ]; then
+  AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING python -m salesflow.cli wire-events >"$state/events.queue" \
+    || { stop_stack; exit 1; }
+  export SALESFLOW_EVENTS_QUEUE_URL="$(cat "$state/events.queue")"
+fi
 echo "airflow: migrating the metadata DB"
 airflow db migrate >"$state/migrate.log" 2>&1 || { echo "airflow: db migrate failed, see $state/migrate.log" >&2; stop_stack; exit 1; }
 

@@ -107,12 +107,25 @@ def _reprocess(settings, requested: list[str], dry_run: bool) -> None:
         ) from None
 
 
+def _wire_events(settings) -> None:
+    from salesflow.events import EVENTS_QUEUE_ENV, wire_bucket
+
+    url = wire_bucket(settings)
+    print(
+        f"events: s3://{settings.bucket}/{settings.prefixes.source} notifies {url}; "
+        f"the DAG watches it when {EVENTS_QUEUE_ENV} names it",
+        file=sys.stderr,
+    )
+    print(url)
+
+
 COMMANDS = {
     "check-mysql": (_check_mysql, "check that MySQL answers"),
     "init-db": (init_database, "create the database, tables and sample dimensions (idempotent)"),
     "create-bucket": (_create_bucket, "create the configured bucket if it is missing"),
     "ledger": (_show_ledger, "print the file ledger"),
     "ls": (_list_bucket, "list the configured bucket"),
+    "wire-events": (_wire_events, "the bucket's queue and event notification (idempotent); prints the URL"),
     "latest-report": (_latest_report, "print the newest run report (Markdown)"),
     "movers": (lambda s: _print_query(s, "analytics/top_movers.sql"), "the latest month's biggest movers"),
     "segments": (lambda s: _print_query(s, "analytics/segments_latest.sql"), "customers per segment, latest"),
