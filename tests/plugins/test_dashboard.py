@@ -333,7 +333,10 @@ def test_an_empty_database_gives_empty_panels_not_errors(environment, dag_id, to
     client = make_client(settings, token)
     bodies = {name: client.get(f"/api/{name}") for name in PANELS}
     assert {name: r.status_code for name, r in bodies.items()} == dict.fromkeys(PANELS, 200)
-    assert bodies["runs"].json() == {"runs": []}
+    assert bodies["runs"].json() == {
+        "runs": [],
+        "latency": {"files": 0, "p50_seconds": None, "p95_seconds": None},
+    }
     assert bodies["outcomes"].json()["totals"] == dict.fromkeys(panels.OUTCOMES, 0)
     assert bodies["revenue"].json() == {"months": [], "latest_month": None, "latest_revenue": None}
     freshness = bodies["freshness"].json()
@@ -472,3 +475,40 @@ def test_horizontal_bars_grow_both_ways_from_zero():
     (up_x, up_w), (down_x, down_w) = ((float(x), float(w)) for x, w in bars)
     assert down_x + down_w == pytest.approx(up_x, abs=0.2)  # both start at the zero line
     assert down_w == pytest.approx(up_w * 90 / 40, rel=0.01)
+
+
+def test_landed_to_committed_of_the_last_day_and_what_started_each_run(environment, dag_id, token):
+    """Issue 25: the runs panel's p50 and p95 from landing (LastModified, UTC) to committed (the
+    database's clock), over the files loaded in the last day; and which runs events started."""
+    settings = environment("dash_latency")
+    conn = mysql_connection(settings.database)
+    rows = [  # (key, status, run id, seconds from landing to committed, committed this long ago)
+        ("a.csv", "LOADED", "asset_triggered__2026-12-06T10:00:00+00:00", 10, 60),
+        ("b.csv", "LOADED", "asset_triggered__2026-12-06T10:00:00+00:00", 20, 60),
+        ("c.csv", "LOADED", "scheduled__2026-12-06T00:00:00+00:00", 30, 3600),
+        ("d.csv", "LOADED", "manual__2026-12-06T09:00:00+00:00", 100, 7200),
+        ("old.csv", "LOADED", "scheduled__2026-12-04T00:00:00+00:00", 5, 2 * 86400),
+        ("bad.csv", "QUARANTINED", "scheduled__2026-12-06T00:00:00+00:00", 1, 60),
+    ]
+    try:
+        with conn.cursor() as cursor:
+            for key, status, run_id, took, ago in rows:
+                cursor.execute(
+                    f"INSERT INTO {settings.tables.ledger} (bucket, object_key, etag, size_bytes, status, run_id,"
+                    " version_key, landed_at, updated_at) VALUES (%s, %s, 'e', 1, %s, %s, SHA2(%s, 256),"
+                    " UTC_TIMESTAMP(6) - INTERVAL %s SECOND, NOW(6) - INTERVAL %s SECOND)",
+                    (settings.bucket, f"sales_data/{key}", status, run_id, key, took + ago, ago),
+                )
+        conn.commit()
+    finally:
+        conn.close()
+    body = make_client(settings, token).get("/api/runs").json()
+    # Four files loaded in the last day took 10, 20, 30 and 100 s: nearest ranks 2 and 4 of 4.
+    assert body["latency"] == {"files": 4, "p50_seconds": 20.0, "p95_seconds": 100.0}
+    assert {r["run_id"].split("__")[0]: r["started_by"] for r in body["runs"]} == {
+        "asset_triggered": "event",
+        "scheduled": "timetable",
+        "manual": "manual",
+    }
+    html = make_client(settings, token).get("/panels/runs").text
+    assert 'data-figure="latency_p50">20 s<' in html and 'data-figure="latency_p95">1 min<' in html

@@ -180,6 +180,15 @@ def _last_days(today: date, count: int) -> list[date]:
 
 
 # ---------------------------------------------------------------------------------------- runs
+# What started a run, by the type Airflow puts at the head of its id.
+STARTED_BY = {
+    "asset_triggered": "event",
+    "scheduled": "timetable",
+    "manual": "manual",
+    "backfill": "backfill",
+}
+
+
 @dataclass(frozen=True)
 class RunRows:
     run_id: str
@@ -189,23 +198,49 @@ class RunRows:
     rows_read: int
     rows_loaded: int
     rows_rejected: int
+    started_by: str  # event (an S3 event), timetable (the daily sweep), manual, backfill
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Landed (the object's LastModified) to committed, of the files loaded in the last day:
+    nearest-rank percentiles, in seconds (None when no file was loaded)."""
+
+    files: int
+    p50_seconds: float | None
+    p95_seconds: float | None
 
 
 @dataclass(frozen=True)
 class Runs:
-    """The latest runs (by their last ledger change, oldest first) and their files' rows."""
+    """The latest runs (by their last ledger change, oldest first) and their files' rows, and how
+    long files took from landing to committed over the last day."""
 
     runs: list[RunRows]
+    latency: Latency
 
 
 def runs(sources: Sources) -> Runs:
     rows = query_rows(sources, "runs", (RUNS_SHOWN,))
+    seconds = sorted(float(value) for (value,) in query_rows(sources, "latency"))
     return Runs(
         [
-            RunRows(run_id, first, last, int(files), int(read), int(loaded), int(rejected))
-            for run_id, first, last, files, read, loaded, rejected in rows
-        ]
+            RunRows(run_id, first, last, int(n), int(read), int(loaded), int(rejected), started_by(run_id))
+            for run_id, first, last, n, read, loaded, rejected in rows
+        ],
+        Latency(len(seconds), nearest_rank(seconds, 50), nearest_rank(seconds, 95)),
     )
+
+
+def started_by(run_id: str) -> str:
+    return STARTED_BY.get(run_id.split("__", 1)[0], "other")
+
+
+def nearest_rank(ordered: list[float], percent: int) -> float | None:
+    """The value at or below which ``percent`` % of ``ordered`` lie (a value of the list)."""
+    if not ordered:
+        return None
+    return ordered[max(0, -(-percent * len(ordered) // 100) - 1)]
 
 
 # ------------------------------------------------------------------------------------- rejects

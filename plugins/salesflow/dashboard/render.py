@@ -65,7 +65,9 @@ TEMPLATES = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-TEMPLATES.filters.update(full=full, age=age, moment=moment)
+TEMPLATES.filters.update(
+    full=full, age=age, moment=moment, seconds=lambda value: age(None if value is None else round(value))
+)
 
 
 def _macro(name: str) -> Callable[..., str]:
