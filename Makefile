@@ -1,5 +1,5 @@
 # salesflow: the targets a newcomer looks for. Each installs what is missing first.
-.PHONY: help demo sql test test-heavy airflow airflow-stop bench bench-history lint format data clean
+.PHONY: help demo sql test test-heavy airflow airflow-stop bench bench-history bench-latency lint format data clean
 
 help:
 	@echo "make demo    run the pipeline end to end on generated data (local S3, MySQL, Spark)"
@@ -9,6 +9,7 @@ help:
 	@echo "make airflow       a real Airflow (UI, scheduler, triggerer) with the DAGs; make airflow-stop"
 	@echo "make bench   the DAG end to end against this machine's floors (ROWS=, FILES=, REPEAT=)"
 	@echo "make bench-history  a file into an empty month and a month with HISTORY_FACTS= facts (ROWS=)"
+	@echo "make bench-latency  landed to committed with the real stack and its S3 events (ROWS=, FILES=)"
 	@echo "make lint    ruff check and format check"
 	@echo "make data    write sample files to var/data (ROWS=, FILES=, SEED=, FORMAT=csv|csv.gz|parquet|jsonl)"
 	@echo "make clean   remove var/ (local runs, demo state, Airflow home)"
@@ -40,6 +41,10 @@ bench:
 # make bench-history HISTORY_FACTS=1000000 ROWS=10000 REPEAT=1; the same as MODE=history make bench.
 bench-history:
 	scripts/bench.sh --history
+
+# Issue 25: landed to committed of a 10,000-row file with the real stack and its S3 events (FILES=10).
+bench-latency:
+	scripts/bench_latency.sh
 
 lint:
 	scripts/bootstrap.sh

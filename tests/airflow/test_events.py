@@ -5,12 +5,17 @@ with a log line and the events after it still work."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
+from include.processes import stop_child
 from include.sample_data.generate import good_files
 from tests.support.airflow_stack import Api, airflow_stack
 from tests.support.e2e import expected_marts, marts, query, upload, valid_rows
@@ -55,8 +60,8 @@ def test_files_that_land_are_loaded_once_without_a_trigger_and_garbage_is_droppe
     upload(settings, first)
     wait_until_loaded(settings, [f"sales_data/{f.name}" for f in first])
 
-    # A burst: 12 files within a few seconds, each loaded once, in a handful of runs.
-    burst = good_files(rows=1200, files=12, seed=252, start_month=date(2024, 5, 1), months=1)
+    # A burst: 50 files within a few seconds, each loaded once, in a handful of runs.
+    burst = good_files(rows=1200, files=50, seed=252, start_month=date(2024, 5, 1), months=1)
     upload(settings, burst)
     wait_until_loaded(settings, [f"sales_data/{f.name}" for f in burst])
     runs = api.wait_for_runs("sales_pipeline", 2)
@@ -77,3 +82,72 @@ def test_files_that_land_are_loaded_once_without_a_trigger_and_garbage_is_droppe
         if r["run_type"] == "asset_triggered"
     )
     assert "event dropped: not JSON: 'garbage {'" in logs
+
+
+def processes_of(command: str, home: Path) -> dict[int, dict[str, str]]:
+    """PID -> environment of the processes running ``airflow <command>`` for this Airflow home."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = dict(
+                item.split("=", 1)
+                for item in (entry / "environ").read_bytes().decode().split("\0")
+                if "=" in item
+            )
+        except OSError:
+            continue
+        if command.encode() in argv and environ.get("AIRFLOW_HOME") == str(home):
+            found[int(entry.name)] = environ
+    return found
+
+
+def children_of(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(entry.parent.name))
+    return kids
+
+
+def test_while_the_triggerer_is_down_the_events_wait_in_the_queue_for_the_next_one(stack, tmp_path):
+    settings = stack.settings
+    queue_url = (stack.state / "events.queue").read_text().strip()
+    triggerers = processes_of("triggerer", stack.state / "home")
+    assert triggerers, "no triggerer runs for the stack"
+    environment = next(iter(triggerers.values()))
+    for pid in triggerers:  # as a machine that dies: the triggerer and the runner it supervises
+        for process in [*children_of(pid), pid]:
+            os.kill(process, signal.SIGKILL)
+    landed = good_files(rows=300, files=3, seed=253, start_month=date(2024, 6, 1), months=1)
+    upload(settings, landed)
+    time.sleep(20)
+    keys = [f"sales_data/{f.name}" for f in landed]
+    claimed = {key for (key,) in query(settings, "SELECT object_key FROM file_ledger")}
+    assert not claimed & set(keys), "a run started with no triggerer"
+    attributes = (
+        SqsHook(aws_conn_id="salesflow_s3")
+        .get_conn()
+        .get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
+    )
+    assert int(attributes["Attributes"]["ApproximateNumberOfMessages"]) >= 1
+    # A new triggerer takes the watcher over (once the dead one's heartbeat is stale) and reads them.
+    log = (tmp_path / "triggerer.log").open("wb")
+    triggerer = subprocess.Popen(
+        ["airflow", "triggerer"],
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until_loaded(settings, keys)
+    finally:
+        stop_child(triggerer, group=True)
+    assert query(settings, "SELECT COUNT(*) FROM sales") == [(1800,)]

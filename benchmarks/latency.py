@@ -1,0 +1,114 @@
+"""make bench-latency: landed to committed for a file that lands with nobody pressing anything.
+
+Run by ``scripts/bench_latency.sh`` against the stack of ``make airflow`` (the real scheduler,
+triggerer and api-server, its S3 events wired, its jobs on its Spark Connect server): the DAG is
+switched on, then ``--files`` files of ``--rows`` rows are uploaded one after another, each once the
+one before is LOADED. Landed is the object's LastModified, committed the ledger's move to LOADED (in
+the load's transaction); both are read from the ledger afterwards. Prints and writes (JSON) the
+median, the 95th percentile (nearest rank), the minimum and the maximum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+from include.sample_data.generate import good_files
+from salesflow.config import load_settings
+from salesflow.db import connect
+from salesflow.sql import render
+from salesflow.storage import s3_hook
+
+LOADED_WITHIN_SECONDS = 600
+BENCH_SQL = Path(__file__).resolve().parent / "sql"
+
+
+def switch_dag_on(base: str, password: str) -> None:
+    """The DAG unpaused through the REST API (a token from /auth/token, as the UI gets one)."""
+    request = urllib.request.Request(
+        f"{base}/auth/token",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        token = json.load(response)["access_token"]
+    patch = urllib.request.Request(
+        f"{base}/api/v2/dags/sales_pipeline",
+        data=json.dumps({"is_paused": False}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="PATCH",
+    )
+    urllib.request.urlopen(patch, timeout=30).close()
+
+
+def status_of(settings, key: str) -> str | None:
+    with connect(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(render("latency/status_of_key.sql", settings.tables, root=BENCH_SQL), (key,))
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def latencies(settings, keys: list[str]) -> list[float]:
+    """Seconds from landing to committed of each key, from the ledger (the database's clock in UTC)."""
+    statement = render(
+        "latency/landed_to_committed.sql", settings.tables, value_lists={"keys": len(keys)}, root=BENCH_SQL
+    )
+    with connect(settings) as conn, conn.cursor() as cursor:
+        cursor.execute(statement, keys)
+        return sorted(float(value) for (value,) in cursor.fetchall())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency")
+    parser.add_argument("--base", required=True, help="the api-server, http://127.0.0.1:PORT")
+    parser.add_argument("--password-file", type=Path, required=True)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=10)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    switch_dag_on(args.base, json.loads(args.password_file.read_text())["admin"])
+    time.sleep(25)  # the watcher's trigger starts once the unpaused DAG is parsed again
+    hook, keys = s3_hook(), []
+    for index in range(args.files):
+        start = date(2024, 5, 1)
+        (generated,) = good_files(rows=args.rows, files=1, seed=500 + index, start_month=start, months=1)
+        key = f"{settings.prefixes.source}latency_{index:03d}.csv"
+        hook.load_bytes(generated.content, key=key, bucket_name=settings.bucket, replace=True)
+        deadline = time.monotonic() + LOADED_WITHIN_SECONDS
+        while status_of(settings, key) != "LOADED":
+            if time.monotonic() > deadline:
+                print(f"bench-latency: {key} not LOADED after {LOADED_WITHIN_SECONDS} s", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        keys.append(key)
+        print(f"bench-latency: {key} LOADED", file=sys.stderr)
+    seconds = latencies(settings, keys)
+    result = {
+        "rows_per_file": args.rows,
+        "files": len(seconds),
+        "median_seconds": round(statistics.median(seconds), 2),
+        "p95_seconds": round(seconds[max(0, -(-95 * len(seconds) // 100) - 1)], 2),
+        "min_seconds": round(seconds[0], 2),
+        "max_seconds": round(seconds[-1], 2),
+        "each_seconds": [round(s, 2) for s in seconds],
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"landed to committed, {args.rows} rows a file, {len(seconds)} files one after another: "
+        f"median {result['median_seconds']} s, p95 {result['p95_seconds']} s "
+        f"(min {result['min_seconds']} s, max {result['max_seconds']} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
