@@ -6,6 +6,7 @@ session's own local Spark, must leave the same ledger, facts, marts, analytics a
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -163,7 +164,18 @@ def test_the_script_finds_the_running_server_and_no_secret_is_on_its_command_lin
     assert done.stdout.splitlines() == [
         f"export SPARK_REMOTE={spark_connect.url}",
         f'export {SPARK_TOKEN_ENV}="$(cat {spark_connect.passwordfile})"',
+        f'export AIRFLOW_CONN_SALESFLOW_SPARK="$({SCRIPT} connection {spark_connect.folder})"',
     ]
+    # That connection (by reference, as the token) is the provider's spark_connect type, to this server.
+    connection = subprocess.run(
+        [str(SCRIPT), "connection", str(spark_connect.folder)], capture_output=True, text=True, timeout=60
+    )
+    assert json.loads(connection.stdout) == {
+        "conn_type": "spark_connect",
+        "host": "localhost",
+        "port": spark_connect.port,
+        "password": spark_connect.password,
+    }
     command = Path(f"/proc/{spark_connect.running_pid()}/cmdline").read_bytes().decode()
     assert "SparkConnectServer" in command
     secrets = [
