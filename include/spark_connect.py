@@ -17,7 +17,8 @@ with ``SPARK_REMOTE`` set (``spark_jobs.common.build_session``) and pays no JVM 
 S3: the standard AWS variables of the caller's environment (``AWS_ENDPOINT_URL_S3``,
 ``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``: what
 ``S3Access.environment()`` gives a submitted job, and what the job's own boto3 reads as a client),
-or else, when the caller sets none, the ``salesflow_s3`` connection's.
+taken from the ``salesflow_s3`` connection when the environment names one (the scripts' way: the
+server reads the S3 the tasks use, whatever AWS variables the caller holds).
 The keys reach the JVM (S3A's default credential chain) through its environment only; the conf,
 none of it secret, goes in a properties file (mode 0600), so neither is on a command line or in a
 log. Without keys S3A finds the machine's role.
@@ -217,13 +218,15 @@ class SparkConnectServer(LocalServer):
 
 
 def s3_from_connection() -> None:
-    """S3 for the server: the caller's AWS variables, or else those of the ``salesflow_s3``
-    connection the caller's tasks use (``make airflow``, ``make demo``: one S3 for both sides)."""
-    given = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID")
-    if any(os.environ.get(name) for name in given) or not os.environ.get("AIRFLOW_CONN_SALESFLOW_S3"):
+    """S3 for the server: the ``salesflow_s3`` connection when the environment names one (the S3
+    the tasks use: ``make airflow``, ``make demo``), over any AWS variable the caller happens to
+    hold (a user's own AWS keys, another S3's endpoint); else the caller's AWS variables."""
+    if not os.environ.get("AIRFLOW_CONN_SALESFLOW_S3"):
         return
     from salesflow.spark_setup import S3Access
 
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        del os.environ[name]
     os.environ.update(S3Access.from_connection().environment())
 
 
