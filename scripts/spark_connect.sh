@@ -9,4 +9,6 @@
 # The work is done by include/spark_connect.py, which the tests use too.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHONPATH="$root/plugins:$root${PYTHONPATH:+:$PYTHONPATH}" exec "$root/.venv/bin/python" -m include.spark_connect "$@"
+# Its stdout is shell exports: Airflow's INFO lines (the S3 connection read) stay out of it.
+AIRFLOW__LOGGING__LOGGING_LEVEL=WARNING PYTHONPATH="$root/plugins:$root${PYTHONPATH:+:$PYTHONPATH}" \
+  exec "$root/.venv/bin/python" -m include.spark_connect "$@"
