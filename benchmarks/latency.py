@@ -21,6 +21,7 @@ from pathlib import Path
 
 from include.sample_data.generate import good_files
 from salesflow.config import load_settings
+from salesflow.dashboard.panels import nearest_rank
 from salesflow.db import connect
 from salesflow.sql import render
 from salesflow.storage import s3_hook
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows_per_file": args.rows,
         "files": len(seconds),
         "median_seconds": round(statistics.median(seconds), 2),
-        "p95_seconds": round(seconds[max(0, -(-95 * len(seconds) // 100) - 1)], 2),
+        "p95_seconds": round(nearest_rank(seconds, 95), 2),
         "min_seconds": round(seconds[0], 2),
         "max_seconds": round(seconds[-1], 2),
         "each_seconds": [round(s, 2) for s in seconds],

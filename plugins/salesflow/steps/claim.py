@@ -73,6 +73,26 @@ def claim_new_files(
         ]
         loaded = [e for e in settled if e.status == FileStatus.LOADED]
         failed_loads = [e for e in settled if e.status in MOVED_OUT]
+    finish_moves(settings, loaded, failed_loads)
+    # After the moves above: a file asked for is read where its settled bytes are.
+    requests = request_reprocess(settings, run_id, reprocess, requested_by)
+    if requests:
+        with connect(settings) as conn:
+            entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
+    claimed = [e for e in entries if e.status in IN_FLIGHT]
+    log_held(settings, len(listed), entries, len(claimed))
+    return {
+        "listed": len(listed),
+        "claimed": len(claimed),
+        "held": len(entries),
+        "finished_late": len(loaded),
+        "reprocess_taken": sum(1 for r in requests if r["ledger_id"] is not None),
+        "reprocess_refused": sum(1 for r in requests if r["refused"]),
+    }
+
+
+def finish_moves(settings: Settings, loaded: list[LedgerEntry], failed_loads: list[LedgerEntry]) -> None:
+    """Files an earlier run settled but died before moving: archived, or moved to the error prefix."""
     for entry in loaded:
         log.info(
             "claim: %s was loaded by run %s but not archived; archiving it", entry.object_key, entry.run_id
@@ -81,19 +101,17 @@ def claim_new_files(
     for entry in failed_loads:
         log.info("claim: %s was set aside by run %s but not moved; moving it", entry.object_key, entry.run_id)
     move_to_error_prefix(settings, failed_loads)
-    # After the moves above: a file asked for is read where its settled bytes are.
-    requests = request_reprocess(settings, run_id, reprocess, requested_by)
-    if requests:
-        with connect(settings) as conn:
-            entries = FileLedger(conn, settings.tables).entries_for_run(settings.bucket, run_id)
-    claimed = [e for e in entries if e.status in IN_FLIGHT]
+
+
+def log_held(settings: Settings, listed: int, entries: list[LedgerEntry], in_flight: int) -> None:
+    """What the claim found: the listing, and each file the run holds with its status."""
     log.info(
         "claim: %d objects under s3://%s/%s; this run holds %d (%d in flight)",
-        len(listed),
+        listed,
         settings.bucket,
         settings.prefixes.source,
         len(entries),
-        len(claimed),
+        in_flight,
     )
     for entry in entries:
         log.info(
@@ -103,14 +121,6 @@ def claim_new_files(
             entry.id,
             entry.attempts,
         )
-    return {
-        "listed": len(listed),
-        "claimed": len(claimed),
-        "held": len(entries),
-        "finished_late": len(loaded),
-        "reprocess_taken": sum(1 for r in requests if r["ledger_id"] is not None),
-        "reprocess_refused": sum(1 for r in requests if r["refused"]),
-    }
 
 
 def sent_again(ledger: FileLedger, bucket: str, listed: list[ObjectVersion]) -> list[ObjectVersion]:
