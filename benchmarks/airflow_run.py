@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import BIN, ROOT, BenchError
+from benchmarks.latency import latencies
 from benchmarks.memory import MemorySampler
 from benchmarks.services import Sandbox, Sitting, pymysql_connect
 from include.processes import stop_child
@@ -62,15 +63,18 @@ def spark_task_ids(dags_folder: Path, dag_id: str = DAG_ID) -> frozenset[str]:
 # The run
 
 
-def run_dag(env: dict[str, str], log_path: Path, logical_date: datetime) -> tuple[int, float, MemorySampler]:
-    """``airflow dags test`` as a child in its own session, its memory sampled meanwhile."""
+def run_dag(
+    env: dict[str, str], log_path: Path, logical_date: datetime, server_pid: int | None = None
+) -> tuple[int, float, MemorySampler]:
+    """``airflow dags test`` as a child in its own session, its memory (and the Spark Connect
+    server's, ``server_pid``) sampled meanwhile."""
     command = [str(BIN / "airflow"), "dags", "test", DAG_ID, logical_date.isoformat()]
     with log_path.open("wb") as log:
         started = time.perf_counter()
         process = subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        sampler = MemorySampler(process.pid)
+        sampler = MemorySampler(process.pid, server_pid=server_pid)
         sampler.start()
         try:
             status = process.wait()
@@ -230,7 +234,9 @@ def measure_run(sitting: Sitting, box: Sandbox, good: list[GeneratedFile], name:
     """Runs the DAG over what the sandbox's bucket holds, checks that `good` was loaded, and times it."""
     dag_log = box.log(f"{name}-dag_test")
     print(f"bench: {box.tag}: running the DAG ({name}; log {dag_log})", flush=True)
-    status, command_seconds, sampler = run_dag(box.env, dag_log, sitting.logical_date())
+    status, command_seconds, sampler = run_dag(
+        box.env, dag_log, sitting.logical_date(), sitting.spark_server_pid
+    )
     logged = read_dag_log(dag_log)
     meta = read_metadata(Path(box.env["AIRFLOW_HOME"]) / "airflow.db", logged["run_id"])
     if status != 0 or meta["state"] != "success":
@@ -240,6 +246,8 @@ def measure_run(sitting: Sitting, box: Sandbox, good: list[GeneratedFile], name:
             f"(work and error folders kept in {box.scratch})"
         )
     ledger = check_ledger(box.settings, good)
+    # The newest of the good files' commits: what the run's slowest file waited from its upload.
+    landed = latencies(box.settings, [box.settings.prefixes.source + f.name for f in good])
     tasks = task_timings(meta, logged, sampler, sitting.spark_tasks)
     retried = [task_id for task_id, task in tasks.items() if (task["tries"] or 0) > 1]
     if retried:
@@ -249,6 +257,7 @@ def measure_run(sitting: Sitting, box: Sandbox, good: list[GeneratedFile], name:
         "run_id": meta["run_id"],
         "e2e_seconds": round(e2e, 3),
         "e2e_source": source,
+        "landed_to_committed_seconds": round(landed[-1], 3) if landed else None,
         "airflow_command_seconds": round(command_seconds, 3),
         "between_tasks_seconds": round(e2e - sum(t["seconds"] or 0 for t in tasks.values()), 3),
         "rows_per_second": round(ledger["good_rows_loaded"] / e2e, 1),

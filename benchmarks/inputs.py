@@ -12,6 +12,7 @@ from include.sample_data.generate import GeneratedFile, bad_case_files, good_fil
 START_MONTH = date(2024, 1, 1)
 MONTHS = 3  # the end-to-end mode spreads its rows over this many months
 HISTORY_SEED_OFFSET = 1000  # the history's seed is the file's plus this: other names, other rows
+LATENCY_SEED_OFFSET = 2000  # the one-file runs of the floors mode: rows of their own
 
 
 @dataclass

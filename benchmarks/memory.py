@@ -1,4 +1,5 @@
-"""Memory of a DAG run: the RSS of the Airflow process, of the Spark JVMs it starts and of the rest.
+"""Memory of a DAG run: the RSS of the Airflow process, of the Spark JVMs it starts (or of the Spark
+Connect server its jobs are clients of) and of the rest.
 
 ``/usr/bin/time -v`` on ``spark-submit`` misses the JVM, so the whole process tree is sampled.
 """
@@ -19,12 +20,14 @@ class MemorySampler(threading.Thread):
 
     A direct child whose command line names Spark (spark-submit, spark-class, SparkSubmit) or Java
     roots a Spark tree: every process below it (the JVM, the Python driver, the Python workers)
-    counts to that tree, and its ``java`` processes to the JVM figure.
+    counts to that tree, and its ``java`` processes to the JVM figure. A Spark Connect server's JVM
+    (``server_pid``: not below the root, it outlives the run) counts to both Spark figures.
     """
 
-    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS) -> None:
+    def __init__(self, pid: int, interval: float = SAMPLE_SECONDS, server_pid: int | None = None) -> None:
         super().__init__(daemon=True)
         self.pid = pid
+        self.server_pid = server_pid
         self.interval = interval
         self.samples: list[tuple[float, int, int, int, int]] = []  # time, root, jvm, spark tree, other
         self._stop_event = threading.Event()
@@ -87,6 +90,12 @@ class MemorySampler(threading.Thread):
                 jvm += rss if is_java else 0
             else:
                 other += rss
+        if self.server_pid is not None:
+            try:
+                server_rss = psutil.Process(self.server_pid).memory_info().rss
+            except psutil.Error:
+                server_rss = 0
+            jvm, spark = jvm + server_rss, spark + server_rss
         return now, root_rss, jvm, spark, other
 
     def peaks(self, start: float | None = None, end: float | None = None) -> dict[str, float]:

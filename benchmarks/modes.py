@@ -2,6 +2,8 @@
 
 - ``floors`` (the default): the files into a fresh sandbox, the DAG run over them, then the
   machine's floors on the same bytes; the ratio is the run's end-to-end time over the floors' sum.
+  Then (``--latency-rows``) the most common daily case as many times: one file of that many rows
+  into a fresh sandbox, its end to end and landed to committed.
 - ``history`` (issue #10): the same one-month file run twice, each time in a fresh sandbox: (a) on
   an empty database; (b) after a first, untimed DAG run has loaded the history, the month's other
   facts, through the pipeline itself. The ratio is (b) over (a), medians over the repeats.
@@ -17,7 +19,16 @@ from typing import Any
 from benchmarks import floors, summary
 from benchmarks.airflow_run import DAG_ID, measure_run
 from benchmarks.common import MB, BenchError
-from benchmarks.inputs import HISTORY_SEED_OFFSET, MONTHS, START_MONTH, HistoryInput, Input, spread
+from benchmarks.inputs import (
+    HISTORY_SEED_OFFSET,
+    LATENCY_SEED_OFFSET,
+    MONTHS,
+    START_MONTH,
+    HistoryInput,
+    Input,
+    one_month,
+    spread,
+)
 from benchmarks.services import Sitting, sandbox
 
 
@@ -66,6 +77,38 @@ def floors_repeat(index: int, data: Input, sitting: Sitting) -> dict[str, Any]:
     }
 
 
+def warm_up(sitting: Sitting) -> None:
+    """One untimed run of a small file: the Spark Connect server's first job loads and compiles its
+    classes (tens of seconds), which no later run of a long-lived server pays."""
+    if sitting.spark_server_pid is None:
+        return
+    data = one_month(1_000, 1, seed=7)
+    with sandbox(sitting, "warm-up") as box:
+        box.upload(data.files)
+        run = measure_run(sitting, box, data.good, "warm-up")
+    print(f"bench: the server's first run (not counted): {run['e2e_seconds']:.1f} s end to end", flush=True)
+
+
+def latency_repeat(index: int, data: Input, sitting: Sitting) -> dict[str, Any]:
+    """One file into a fresh sandbox, run at once: end to end and landed to committed."""
+    with sandbox(sitting, f"l{index}") as box:
+        box.upload(data.files)
+        run = measure_run(sitting, box, data.good, "latency")
+        database = box.settings.database
+    print(
+        f"bench: {data.good_rows:,} rows, repeat {index}: {run['e2e_seconds']:.1f} s end to end, "
+        f"{run['landed_to_committed_seconds']:.1f} s landed to committed",
+        flush=True,
+    )
+    return {"repeat": index, "database": database, **run}
+
+
+def run_latency(args: argparse.Namespace, sitting: Sitting) -> dict[str, Any]:
+    data = one_month(args.latency_rows, 1, args.seed + LATENCY_SEED_OFFSET)
+    repeats = _repeats(args.repeat, lambda index: latency_repeat(index, data, sitting))
+    return {"rows": args.latency_rows, "repeats": repeats, "median": summary.run_medians(repeats)}
+
+
 def run_floors(args: argparse.Namespace, sitting: Sitting, info: dict[str, Any]) -> dict[str, Any]:
     data, generate_seconds = _generated(
         f"{args.rows:,} good rows in {args.files:,} {args.format} files"
@@ -74,10 +117,13 @@ def run_floors(args: argparse.Namespace, sitting: Sitting, info: dict[str, Any])
     )
     print(f"bench: {data.size / MB:.1f} MB uploaded per repeat; {args.repeat} repeat(s)", flush=True)
     repeats = _repeats(args.repeat, lambda index: floors_repeat(index, data, sitting))
+    latency = run_latency(args, sitting) if args.latency_rows else None
     return {
         "benchmark": f"{DAG_ID} end to end against the floors",
         "parameters": {
-            **_parameters(args, "rows", "files", "repeat", "seed", "bad_cases", "format"),
+            **_parameters(
+                args, "rows", "files", "repeat", "seed", "bad_cases", "format", "spark", "latency_rows"
+            ),
             "start_month": f"{START_MONTH:%Y-%m}",
             "months": MONTHS,
         },
@@ -90,6 +136,7 @@ def run_floors(args: argparse.Namespace, sitting: Sitting, info: dict[str, Any])
         },
         "repeats": repeats,
         "median": summary.floors_medians(repeats),
+        **({"latency": latency} if latency else {}),
     }
 
 
@@ -140,7 +187,7 @@ def run_history(args: argparse.Namespace, sitting: Sitting, info: dict[str, Any]
     return {
         "benchmark": f"{DAG_ID}: one file into an empty month and into a month with history",
         "parameters": {
-            **_parameters(args, "rows", "files", "history_facts", "history_files", "repeat", "seed"),
+            **_parameters(args, "rows", "files", "history_facts", "history_files", "repeat", "seed", "spark"),
             "history_seed": args.seed + HISTORY_SEED_OFFSET,
             "month": f"{START_MONTH:%Y-%m}",
         },

@@ -2,8 +2,12 @@
 
 - the environment of ``scripts/env.sh``, with Airflow's home (a SQLite metadata DB) under the
   results folder, migrated once and kept between sittings;
-- a ``Sandbox`` per case: its own moto S3 server (``include.local_s3``, a free port, stopped by PID),
-  bucket, scratch database (``sf_bench_<pid>_<tag>``, dropped at the end) and work and error folders.
+- the sitting's services (``sitting_services``): one moto S3 server (``include.local_s3``, a free
+  port, stopped by PID) and, unless the jobs go through spark-submit, one Spark Connect server in
+  front of it (``include.spark_connect``), as ``make airflow`` runs them: long-lived, warm after the
+  first job;
+- a ``Sandbox`` per case: its own bucket (emptied and deleted at the end), scratch database
+  (``sf_bench_<pid>_<tag>``, dropped at the end) and work and error folders.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from typing import Any
 
 from benchmarks.common import BIN, ROOT, BenchError
 from include.local_s3 import MotoServer, MotoStartError, connection_json
+from include.processes import ServerStartError
 from include.sample_data.generate import GeneratedFile
 
 UPLOAD_THREADS = 32
 S3_LOGIN = {"login": "sf-bench-access-key", "password": "sf-bench-secret-key"}
 REQUIRED_CONNECTIONS = ("AIRFLOW_CONN_SALESFLOW_MYSQL", "AIRFLOW_CONN_SALESFLOW_SPARK")
+SPARK_WAYS = ("connect", "submit")  # a client of the sitting's warm server, or a JVM per job
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,6 +112,8 @@ class Sitting:
     stem: str  # the name of the results: bench-<...>-<time>
     base_env: dict[str, str]
     spark_tasks: frozenset[str]  # the DAG's tasks that submit a Spark job
+    s3_endpoint: str = ""  # the sitting's moto server
+    spark_server_pid: int | None = None  # the Connect server's JVM, sampled with each run's memory
     _last_date: datetime | None = field(default=None, repr=False)
 
     def logical_date(self) -> datetime:
@@ -119,6 +127,51 @@ class Sitting:
     @property
     def scratch_root(self) -> Path:
         return self.out / f"tmp-{os.getpid()}"
+
+
+@contextmanager
+def sitting_services(sitting: Sitting, spark: str) -> Iterator[None]:
+    """The sitting's S3 (moto) and, for ``spark == "connect"``, its Spark Connect server reading it:
+    ``salesflow_s3`` and ``salesflow_spark`` point every run of the sitting at them. Both stopped by
+    PID at the end, also on failure."""
+    from include.spark_connect import SparkConnectServer, airflow_connection
+    from salesflow.spark_setup import S3Access
+
+    logs = sitting.out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    moto = MotoServer(log_path=logs / f"{sitting.stem}-moto.log")
+    try:
+        endpoint = moto.start()
+    except MotoStartError as error:
+        raise BenchError(str(error)) from None
+    try:
+        sitting.s3_endpoint = endpoint
+        connection = connection_json(endpoint, S3_LOGIN["login"], S3_LOGIN["password"])
+        sitting.base_env["AIRFLOW_CONN_SALESFLOW_S3"] = os.environ["AIRFLOW_CONN_SALESFLOW_S3"] = connection
+        if spark != "connect":
+            yield
+            return
+        # The server reads S3 as a submitted job would: the connection's keys, through its environment.
+        for name in [name for name in os.environ if name.startswith("AWS_")]:
+            del os.environ[name]
+        os.environ.update(S3Access.from_connection().environment())
+        server = SparkConnectServer(sitting.scratch_root / "spark-connect", port=0)
+        started = time.perf_counter()
+        try:
+            server.up()
+        except ServerStartError as error:
+            server.down()
+            raise BenchError(str(error)) from None
+        try:
+            print(f"bench: Spark Connect server up in {time.perf_counter() - started:.1f} s", flush=True)
+            sitting.base_env["AIRFLOW_CONN_SALESFLOW_SPARK"] = airflow_connection(server)
+            sitting.spark_server_pid = server.running_pid()
+            yield
+        finally:
+            server.down()
+            shutil.rmtree(server.folder, ignore_errors=True)
+    finally:
+        moto.stop()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -184,8 +237,18 @@ def scratch_database(database: str) -> Iterator[str]:
         _server_statement(f"DROP DATABASE IF EXISTS `{database}`")
 
 
+def empty_bucket(client: Any, bucket: str) -> None:
+    """Deletes every object and then the bucket: the sitting's S3 keeps no case's bytes."""
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    for page in pages:
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    client.delete_bucket(Bucket=bucket)
+
+
 # --------------------------------------------------------------------------------------------------
-# One case's own services
+# One case's own bucket, database and folders
 
 
 @dataclass
@@ -228,14 +291,18 @@ def _overrides(tag: str, scratch: Path) -> dict[str, str]:
     }
 
 
-def _clean_up(box: Sandbox, moto: MotoServer, database_made: bool) -> None:
-    moto.stop()
+def _clean_up(box: Sandbox, bucket_made: bool, database_made: bool) -> None:
+    if bucket_made:
+        try:
+            empty_bucket(box.client, box.settings.bucket)
+        except Exception as error:  # the error that ended the case matters more; say what is left
+            print(f"bench: could not delete bucket {box.settings.bucket}: {error}", file=sys.stderr)
     if database_made:
         try:
             from salesflow.db import drop_database
 
             drop_database(box.settings)
-        except Exception as error:  # the error that ended the case matters more; say what is left
+        except Exception as error:
             print(f"bench: could not drop {box.settings.database}: {error}", file=sys.stderr)
     if box.keep_folders:
         shutil.rmtree(box.scratch / "floor", ignore_errors=True)
@@ -245,7 +312,7 @@ def _clean_up(box: Sandbox, moto: MotoServer, database_made: bool) -> None:
 
 @contextmanager
 def sandbox(sitting: Sitting, tag: str) -> Iterator[Sandbox]:
-    """A fresh moto server, bucket, database (schema and dimensions) and folders; all gone after."""
+    """A fresh bucket on the sitting's S3, database (schema and dimensions) and folders; all gone after."""
     from salesflow.config import load_settings
     from salesflow.db import init_database
 
@@ -256,23 +323,14 @@ def sandbox(sitting: Sitting, tag: str) -> Iterator[Sandbox]:
     logs.mkdir(parents=True, exist_ok=True)
     overrides = _overrides(tag, scratch)
     os.environ.update(overrides)
-    box = Sandbox(tag, scratch, logs, sitting.stem, load_settings(), {}, None)
-    moto = MotoServer(log_path=box.log("moto"))
-    database_made = False
+    box = Sandbox(tag, scratch, logs, sitting.stem, load_settings(), {**sitting.base_env, **overrides}, None)
+    box.client = s3_client(sitting.s3_endpoint)
+    bucket_made = database_made = False
     try:
-        try:
-            endpoint = moto.start()
-        except MotoStartError as error:
-            raise BenchError(str(error)) from None
-        overrides["AIRFLOW_CONN_SALESFLOW_S3"] = connection_json(
-            endpoint, S3_LOGIN["login"], S3_LOGIN["password"]
-        )
-        os.environ.update(overrides)
+        box.client.create_bucket(Bucket=box.settings.bucket)
+        bucket_made = True
         database_made = True
         init_database(box.settings)
-        box.env = {**sitting.base_env, **overrides}
-        box.client = s3_client(endpoint)
-        box.client.create_bucket(Bucket=box.settings.bucket)
         yield box
     finally:
-        _clean_up(box, moto, database_made)
+        _clean_up(box, bucket_made, database_made)

@@ -19,8 +19,13 @@ RUN_METHOD = {
     "tasks": "task_instance start_date/end_date in Airflow's metadata DB, whatever tasks the run had "
     "(mapped instances merged into one span)",
     "spark": "spark_seconds: the tasks whose operator is a SparkSubmitOperator (or a subclass) in the DAG",
-    "memory": f"psutil RSS of the airflow process tree every {SAMPLE_SECONDS} s",
+    "memory": f"psutil RSS of the airflow process tree (and of the Spark Connect server) every "
+    f"{SAMPLE_SECONDS} s",
+    "landed_to_committed": "the newest commit of the good files (the ledger's move to LOADED) less "
+    "the object's LastModified: includes starting 'airflow dags test' after the upload",
+    "spread": "min and max over the repeats beside each median",
 }
+LANDED = "landed_to_committed_seconds"
 # label, path into a run, path into the medians, format
 Metric = tuple[str, tuple[str, ...], tuple[str, ...], str]
 
@@ -30,11 +35,21 @@ def _median(values: list[float | None]) -> float | None:
     return round(statistics.median(present), 4) if present else None
 
 
+def spread(values: list[float | None]) -> dict[str, float | None]:
+    """The median with the minimum and the maximum."""
+    present = [v for v in values if v is not None]
+    return {"median": _median(present), "min": min(present, default=None), "max": max(present, default=None)}
+
+
 def run_medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians of what every measured DAG run has (``airflow_run.measure_run``)."""
+    """Medians of what every measured DAG run has (``airflow_run.measure_run``); end to end and
+    landed to committed also with their minimum and maximum."""
     task_ids = list(dict.fromkeys(t for r in runs for t in r["tasks"]))
     return {
         "e2e_seconds": _median([r["e2e_seconds"] for r in runs]),
+        "e2e_spread": spread([r["e2e_seconds"] for r in runs]),
+        "landed_to_committed_seconds": _median([r.get("landed_to_committed_seconds") for r in runs]),
+        "landed_to_committed_spread": spread([r.get("landed_to_committed_seconds") for r in runs]),
         "airflow_command_seconds": _median([r["airflow_command_seconds"] for r in runs]),
         "between_tasks_seconds": _median([r["between_tasks_seconds"] for r in runs]),
         "rows_per_second": _median([r["rows_per_second"] for r in runs]),
@@ -82,6 +97,7 @@ def run_metrics(runs: list[dict[str, Any]], task_ids: list[str]) -> list[Metric]
     """End to end, rows/s, each task that ran somewhere (Spark ones marked), the rest of a run."""
     metrics: list[Metric] = [
         ("end to end (s)", ("e2e_seconds",), ("e2e_seconds",), ".1f"),
+        ("landed to committed (s)", (LANDED,), (LANDED,), ".1f"),
         ("rows/s", ("rows_per_second",), ("rows_per_second",), ",.0f"),
     ]
     for task_id in task_ids:
@@ -101,11 +117,19 @@ def run_metrics(runs: list[dict[str, Any]], task_ids: list[str]) -> list[Metric]
     return metrics + [(label, path, path, fmt) for label, path, fmt in names]
 
 
-def grid(columns: list[tuple[str, dict[str, Any], bool]], metrics: list[Metric]) -> str:
-    """One metric a line, one column per (header, run or medians, whether it is the medians)."""
-    lines = [["", *(header for header, _, _ in columns)]]
+def grid(
+    columns: list[tuple[str, dict[str, Any], bool]],
+    metrics: list[Metric],
+    runs: list[dict[str, Any]] | None = None,
+) -> str:
+    """One metric a line, one column per (header, run or medians, whether it is the medians); with
+    ``runs``, the minimum and maximum over them last."""
+    lines = [["", *(header for header, _, _ in columns), *(["min", "max"] if runs else [])]]
     for label, path, median_path, fmt in metrics:
         values = [_pick(source, median_path if is_median else path) for _, source, is_median in columns]
+        if runs:
+            present = [v for v in (_pick(run, path) for run in runs) if v is not None]
+            values += [min(present, default=None), max(present, default=None)]
         lines.append([label, *(format(v, fmt) if v is not None else "-" for v in values)])
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "\n".join(
@@ -125,7 +149,18 @@ def floors_table(report: dict[str, Any]) -> str:
         ("ratio e2e / floors", ("ratio",), ("ratio",), ".1f"),
     ]
     columns = [(f"r{r['repeat']}", r, False) for r in repeats] + [("median", median, True)]
-    return grid(columns, metrics)
+    table = grid(columns, metrics, repeats)
+    if "latency" in report:
+        table += "\n\n" + latency_table(report["latency"])
+    return table
+
+
+def latency_table(latency: dict[str, Any]) -> str:
+    """The one-file runs of the floors mode (``--latency-rows``): each, the medians, min and max."""
+    runs, median = latency["repeats"], latency["median"]
+    metrics = run_metrics(runs, list(median["tasks_seconds"]))
+    columns = [(f"{latency['rows']:,} rows r{r['repeat']}", r, False) for r in runs]
+    return grid([*columns, ("median", median, True)], metrics, runs)
 
 
 def history_table(report: dict[str, Any]) -> str:

@@ -7,8 +7,9 @@
 # empty database, and into the same month already holding HISTORY_FACTS facts (default 2000000, in
 # HISTORY_FILES files, default 10, loaded by a DAG run first); the ratio busy / empty.
 # Results (JSON) and logs go to var/bench (BENCH_OUT=). Extra arguments go to the benchmark
-# (e.g. --bad-cases, --seed 7). Each case starts its own moto server on a free port and its own
-# scratch database, and stops or drops them at the end, also on failure. The MariaDB runs from
+# (e.g. --bad-cases, --seed 7, --latency-rows 0). The sitting starts one moto server and one Spark
+# Connect server (SALESFLOW_SPARK=submit: a spark-submit JVM per job instead) on free ports, each case
+# a bucket and scratch database of its own; all stopped or dropped at the end, also on failure. The MariaDB runs from
 # var/services/bench (unless SALESFLOW_MYSQL_HOST is set) and is stopped when the bench ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,5 @@ services="$SALESFLOW_ROOT/var/services/bench"
 trap 'salesflow_down "$services"' EXIT
 salesflow_up "$services" mysql
 python -m salesflow.cli check-mysql >/dev/null || exit 3
-python -m benchmarks.pipeline "${args[@]}" --repeat "${REPEAT:-3}" \
+python -m benchmarks.pipeline "${args[@]}" --repeat "${REPEAT:-3}" --spark "${SALESFLOW_SPARK:-connect}" \
   --out "${BENCH_OUT:-$SALESFLOW_ROOT/var/bench}" "$@"

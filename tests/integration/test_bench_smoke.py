@@ -1,9 +1,11 @@
 """The benchmark script runs end to end at a tiny size, in both modes, and writes its JSON.
 
 No timing thresholds here: the numbers are only checked to be present and sane. Heavy (``make
-test-heavy``): each case runs the whole DAG through ``airflow dags test`` in processes of its own. The benchmark starts
-its own moto servers (free ports), its own scratch databases (``sf_bench_<its pid>_<case>``) and its
-own Airflow home under tmp_path, so it never touches the session's services. Nothing here names a
+test-heavy``): each case runs the whole DAG through ``airflow dags test`` in processes of its own. The
+benchmark starts its own moto server and Spark Connect server (free ports), its own scratch databases
+(``sf_bench_<its pid>_<case>``) and its own Airflow home under tmp_path, so it never touches the
+session's services. The end-to-end mode runs its jobs on the Connect server (the default), the
+history mode through spark-submit: both ways stay measurable. Nothing here names a
 task: the expected tasks, their states and which of them run Spark come from the DAG itself.
 """
 
@@ -22,7 +24,8 @@ from tests.support.services import mysql_connection
 
 pytestmark = [pytest.mark.heavy, pytest.mark.e2e]
 
-ROWS, FILES = 2000, 2
+ROWS, FILES, LATENCY_ROWS = 2000, 2, 300
+CONNECT_LINE = "the job runs as a client of the Spark Connect server"
 HISTORY_FACTS, HISTORY_ROWS = 2000, 200
 
 
@@ -69,9 +72,14 @@ def run_bench(tmp_path, *arguments: str) -> tuple[subprocess.CompletedProcess, d
     return result, json.loads(path.read_text())
 
 
-def check_run(run: dict, dag: DagShape) -> None:
-    """A measured DAG run: every task with its state and time, the Spark ones marked, memory sampled."""
+def check_run(run: dict, dag: DagShape, *, connect: bool) -> None:
+    """A measured DAG run: every task with its state and time, the Spark ones marked, memory sampled
+    (on Connect, the server's JVM), landed to committed, the job run the way asked."""
     assert run["e2e_seconds"] > 0 and run["airflow_command_seconds"] >= run["e2e_seconds"]
+    # From the upload (just before the command) to the commit (before the run's end).
+    assert 0 < run["landed_to_committed_seconds"] < run["airflow_command_seconds"] + 5
+    with open(run["dag_log"], errors="replace") as log:
+        assert (CONNECT_LINE in log.read()) == connect
     rows_per_second = run["ledger"]["good_rows_loaded"] / run["e2e_seconds"]
     assert run["rows_per_second"] == pytest.approx(rows_per_second, rel=0.01, abs=0.05)  # rounded to 0.1
     assert set(run["tasks"]) == dag.task_ids
@@ -100,8 +108,11 @@ def assert_dropped(*databases: str) -> None:
 
 
 def test_bench_runs_and_writes_its_json(tmp_path, dag):
-    result, report = run_bench(tmp_path, "--rows", str(ROWS), "--files", str(FILES))
+    result, report = run_bench(
+        tmp_path, "--rows", str(ROWS), "--files", str(FILES), "--latency-rows", str(LATENCY_ROWS)
+    )
     assert "ratio e2e / floors" in result.stdout
+    assert "the server's first run (not counted)" in result.stdout
 
     assert report["parameters"] == {
         "rows": ROWS,
@@ -110,6 +121,8 @@ def test_bench_runs_and_writes_its_json(tmp_path, dag):
         "seed": 42,
         "bad_cases": False,
         "format": "csv",
+        "spark": "connect",
+        "latency_rows": LATENCY_ROWS,
         "start_month": "2024-01",
         "months": 3,
     }
@@ -117,7 +130,7 @@ def test_bench_runs_and_writes_its_json(tmp_path, dag):
     [run] = report["repeats"]
     assert run["ledger"]["good_rows_loaded"] == ROWS
     assert run["ledger"]["files_by_status"] == {"LOADED": FILES}
-    check_run(run, dag)
+    check_run(run, dag, connect=True)
 
     assert set(run["floors_seconds"]) == {"s3_download", "csv_parse", "mysql_load"}
     assert all(seconds > 0 for seconds in run["floors_seconds"].values())
@@ -127,10 +140,24 @@ def test_bench_runs_and_writes_its_json(tmp_path, dag):
 
     median = report["median"]
     assert median["e2e_seconds"] == run["e2e_seconds"] and median["ratio"] == run["ratio"]
+    assert median["e2e_spread"] == {
+        "median": run["e2e_seconds"],
+        "min": run["e2e_seconds"],
+        "max": run["e2e_seconds"],
+    }
     assert set(median["tasks_seconds"]) == dag.task_ids
 
-    # Everything it started is gone: its scratch database and its work folders.
-    assert_dropped(run["database"])
+    # The most common daily case: one file, its end to end and landed to committed, and their spread.
+    latency = report["latency"]
+    [one] = latency["repeats"]
+    assert latency["rows"] == LATENCY_ROWS and one["ledger"]["files_by_status"] == {"LOADED": 1}
+    assert one["ledger"]["good_rows_loaded"] == LATENCY_ROWS
+    check_run(one, dag, connect=True)
+    assert latency["median"]["landed_to_committed_spread"]["max"] == one["landed_to_committed_seconds"]
+    assert f"{LATENCY_ROWS} rows r1" in result.stdout and "landed to committed (s)" in result.stdout
+
+    # Everything it started is gone: its scratch databases and its work folders, the server's too.
+    assert_dropped(run["database"], one["database"])
     assert not list(tmp_path.glob("tmp-*"))
 
 
@@ -144,6 +171,8 @@ def test_bench_history_mode_times_the_file_on_an_empty_and_a_busy_month(tmp_path
         "2",
         "--rows",
         str(HISTORY_ROWS),
+        "--spark",
+        "submit",
     )
     assert "ratio busy / empty" in result.stdout
     assert report["parameters"] == {
@@ -153,13 +182,14 @@ def test_bench_history_mode_times_the_file_on_an_empty_and_a_busy_month(tmp_path
         "history_files": 2,
         "repeat": 1,
         "seed": 42,
+        "spark": "submit",
         "history_seed": 1042,
         "month": "2024-01",
     }
     [repeat] = report["repeats"]
     empty, busy = repeat["empty"], repeat["busy"]
     for run in (empty, busy):
-        check_run(run, dag)
+        check_run(run, dag, connect=False)
         assert run["ledger"]["good_rows_loaded"] == HISTORY_ROWS
     assert empty["ledger"]["rows_loaded_all_files"] == HISTORY_ROWS
     assert empty["ledger"]["files_by_status"] == {"LOADED": 1}
