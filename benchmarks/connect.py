@@ -10,6 +10,13 @@ then the job runs once each way, alternately. The spark-submit command is the op
 the Spark conf with S3A, the driver's JVM options: the class-data-sharing archive, C1 only below
 100 MB). The Connect job is a fresh Python process with ``SPARK_REMOTE`` set. The first job on the
 server (a cold JVM) is reported apart from the repeats.
+
+    python -m benchmarks.connect --memory-runs 50
+
+The server's memory run after run (issue 24): the Connect job alone, that many times on one server,
+and after each job the RSS of its JVM and, every ``HEAP_EVERY`` jobs, its live heap after a full
+collection (``jcmd GC.run``, then ``GC.heap_info``): a job that left anything behind on the server
+(a session, a cached frame, a view) shows as a live heap that grows.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from benchmarks.common import BIN, ROOT
 JOB = ROOT / "spark_jobs" / "transform.py"
 AS_OF = date(2024, 6, 30)
 S3_KEYS = ("sf-bench-access-key", "sf-bench-secret-key")
+HEAP_EVERY = 5
+HEAP_USED = re.compile(r"used (\d+)K")
 STEP = re.compile(r"transform: (?P<step>[A-Za-z ]+?)(?: of \d+ files)? took (?P<seconds>[0-9.]+) s")
 
 
@@ -125,6 +134,53 @@ def drop_database() -> None:
         cursor.execute(f"DROP DATABASE IF EXISTS `{os.environ['SALESFLOW__MYSQL__DATABASE']}`")
 
 
+def live_heap_mb(pid: int) -> float:
+    """The server's heap in use after a full collection (what it still holds), in MB."""
+    subprocess.run(["jcmd", str(pid), "GC.run"], check=True, capture_output=True, timeout=120)
+    info = subprocess.run(["jcmd", str(pid), "GC.heap_info"], check=True, capture_output=True, text=True)
+    found = HEAP_USED.search(info.stdout)
+    if found is None:
+        raise RuntimeError(f"no heap figure in jcmd GC.heap_info: {info.stdout[:300]}")
+    return round(int(found[1]) / 1024, 1)
+
+
+def measure_memory(args: argparse.Namespace, scratch: Path, content: bytes, job_env: dict[str, str]) -> dict:
+    """The same job ``args.memory_runs`` times on one server: its JVM's RSS after each, its live heap
+    every HEAP_EVERY jobs (and after the first)."""
+    import psutil
+
+    from include.spark_connect import SparkConnectServer
+
+    rss, heap, times = [], {}, []
+    with SparkConnectServer(scratch / "connect", port=0, master=args.master) as server:
+        pid = server.running_pid()
+        connect_env = {**job_env, **server.environment()}
+        for index in range(1, args.memory_runs + 1):
+            spec, _ = prepared_run(f"m{index}{uuid.uuid4().hex[:6]}", content)
+            command = [sys.executable, str(JOB), "--spec", spec]
+            elapsed, _ = timed_job(command, connect_env, scratch / f"memory-{index}.log")
+            check_loaded(args.rows)
+            drop_database()
+            times.append(round(elapsed, 1))
+            rss.append(round(psutil.Process(pid).memory_info().rss / 1024 / 1024, 1))
+            if index == 1 or index % HEAP_EVERY == 0:
+                heap[index] = live_heap_mb(pid)
+            print(
+                f"bench: job {index}: {elapsed:.1f} s, server RSS {rss[-1]} MB, heap {heap.get(index)}",
+                flush=True,
+            )
+    return {
+        "rows": args.rows,
+        "master": args.master,
+        "jobs": args.memory_runs,
+        "job_seconds": times,
+        "server_rss_mb_after_each_job": rss,
+        "server_live_heap_mb_after_full_gc": heap,
+        "rss_first_last_max_mb": [rss[0], rss[-1], max(rss)],
+        "load_average_after": os.getloadavg(),
+    }
+
+
 def measure(args: argparse.Namespace, scratch: Path) -> dict:
     from include.local_s3 import MotoServer, connection_json
     from include.local_services import MariaDB
@@ -150,6 +206,8 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict:
         s3_env = S3Access.from_connection().environment()
         os.environ.update(s3_env)
         job_env = {**os.environ, "SALESFLOW_JDBC_PASSWORD": mysql.password}
+        if args.memory_runs:
+            return measure_memory(args, scratch, generated.content, job_env)
         started = time.monotonic()
         with SparkConnectServer(scratch / "connect", port=0, master=args.master) as server:
             server_start = time.monotonic() - started
@@ -199,6 +257,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--memory-runs", type=int, default=0, help="the server's memory over this many jobs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="salesflow-bench-connect-") as folder:
         environment(Path(folder))

@@ -3,9 +3,11 @@
 Run by ``scripts/bench_latency.sh`` against the stack of ``make airflow`` (the real scheduler,
 triggerer and api-server, its S3 events wired, its jobs on its Spark Connect server): the DAG is
 switched on, then ``--files`` files of ``--rows`` rows are uploaded one after another, each once the
-one before is LOADED. Landed is the object's LastModified, committed the ledger's move to LOADED (in
-the load's transaction); both are read from the ledger afterwards. Prints and writes (JSON) the
-median, the 95th percentile (nearest rank), the minimum and the maximum.
+run of the one before has ended (the stack idle: ``max_active_runs`` is 1, so a file that lands
+while a run publishes, archives and reports waits for it; ``--back-to-back``: each once the one
+before is LOADED, which measures that wait too). Landed is the object's LastModified, committed
+the ledger's move to LOADED (in the load's transaction); both are read from the ledger afterwards.
+Prints and writes (JSON) the median, the 95th percentile (nearest rank), the minimum and the maximum.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import statistics
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -30,8 +33,8 @@ LOADED_WITHIN_SECONDS = 600
 BENCH_SQL = Path(__file__).resolve().parent / "sql"
 
 
-def switch_dag_on(base: str, password: str) -> None:
-    """The DAG unpaused through the REST API (a token from /auth/token, as the UI gets one)."""
+def api_token(base: str, password: str) -> str:
+    """A token from /auth/token, as the UI gets one."""
     request = urllib.request.Request(
         f"{base}/auth/token",
         data=json.dumps({"username": "admin", "password": password}).encode(),
@@ -39,7 +42,11 @@ def switch_dag_on(base: str, password: str) -> None:
         method="POST",
     )
     with urllib.request.urlopen(request, timeout=30) as response:
-        token = json.load(response)["access_token"]
+        return json.load(response)["access_token"]
+
+
+def switch_dag_on(base: str, token: str) -> None:
+    """The DAG unpaused through the REST API."""
     patch = urllib.request.Request(
         f"{base}/api/v2/dags/sales_pipeline",
         data=json.dumps({"is_paused": False}).encode(),
@@ -47,6 +54,24 @@ def switch_dag_on(base: str, password: str) -> None:
         method="PATCH",
     )
     urllib.request.urlopen(patch, timeout=30).close()
+
+
+def runs_in_flight(base: str, token: str) -> int:
+    """The DAG's runs that are queued or running."""
+    request = urllib.request.Request(
+        f"{base}/api/v2/dags/sales_pipeline/dagRuns?state=queued&state=running&limit=1",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return int(json.load(response)["total_entries"])
+
+
+def wait_until(done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + LOADED_WITHIN_SECONDS
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"bench-latency: {what} after {LOADED_WITHIN_SECONDS} s")
+        time.sleep(0.5)
 
 
 def status_of(settings, key: str) -> str | None:
@@ -73,9 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--back-to-back",
+        action="store_true",
+        help="the next file once this one is LOADED, not once its run ended",
+    )
     args = parser.parse_args(argv)
     settings = load_settings()
-    switch_dag_on(args.base, json.loads(args.password_file.read_text())["admin"])
+    token = api_token(args.base, json.loads(args.password_file.read_text())["admin"])
+    switch_dag_on(args.base, token)
     time.sleep(25)  # the watcher's trigger starts once the unpaused DAG is parsed again
     hook, keys = s3_hook(), []
     for index in range(args.files):
@@ -83,17 +114,19 @@ def main(argv: list[str] | None = None) -> int:
         (generated,) = good_files(rows=args.rows, files=1, seed=500 + index, start_month=start, months=1)
         key = f"{settings.prefixes.source}latency_{index:03d}.csv"
         hook.load_bytes(generated.content, key=key, bucket_name=settings.bucket, replace=True)
-        deadline = time.monotonic() + LOADED_WITHIN_SECONDS
-        while status_of(settings, key) != "LOADED":
-            if time.monotonic() > deadline:
-                print(f"bench-latency: {key} not LOADED after {LOADED_WITHIN_SECONDS} s", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-        keys.append(key)
-        print(f"bench-latency: {key} LOADED", file=sys.stderr)
+        try:
+            wait_until(lambda key=key: status_of(settings, key) == "LOADED", f"{key} not LOADED")
+            keys.append(key)
+            print(f"bench-latency: {key} LOADED", file=sys.stderr)
+            if not args.back_to_back:
+                wait_until(lambda: runs_in_flight(args.base, token) == 0, f"the run of {key} not over")
+        except TimeoutError as error:
+            print(error, file=sys.stderr)
+            return 1
     seconds = latencies(settings, keys)
     result = {
         "rows_per_file": args.rows,
+        "each_after": "the one before was LOADED" if args.back_to_back else "the run of the one before ended",
         "files": len(seconds),
         "median_seconds": round(statistics.median(seconds), 2),
         "p95_seconds": round(nearest_rank(seconds, 95), 2),
