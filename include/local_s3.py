@@ -23,23 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import urllib.request
-from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from include.processes import (
     HOST,
+    ChildServer,
     ServerStartError,
     free_port,
     read_pid,
     runs_program,
-    stop_child,
     stop_pid,
-    wait_until_answers,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,71 +74,22 @@ def answers(endpoint: str) -> bool:
         return False
 
 
-class LocalS3Server:
-    """An S3 server on loopback (a free port unless one is given), in a session of its own.
-
-    ``start()`` returns the endpoint once the server answers; ``stop()`` stops it (a child of this
-    process). As a context manager it does both. The server outlives this object only if
-    ``stop()`` is never called (what ``python -m include.local_s3 start`` wants).
-    """
+class LocalS3Server(ChildServer):
+    """An S3 server on loopback: ``start()`` returns its endpoint once it answers."""
 
     name = "an S3 server"
-
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
-        self.port = port
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
 
     @property
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
 
     @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def environment(self) -> dict[str, str] | None:
-        return None  # this process's own
-
-    def answers(self) -> bool:
-        raise NotImplementedError
-
-    def start(self, timeout: float = START_SECONDS) -> str:
-        self.port = self.port or free_port()
-        with ExitStack() as stack:
-            log = stack.enter_context(self.log_path.open("wb")) if self.log_path else subprocess.DEVNULL
-            self.process = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.environment(),
-                start_new_session=True,
-            )
-        try:
-            wait_until_answers(
-                self.answers, self.process, f"{self.name} on {self.endpoint}", self.log_path, timeout
-            )
-        except ServerStartError:
-            self.stop()
-            raise
+    def address(self) -> str:
         return self.endpoint
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_child(self.process, timeout=STOP_SECONDS)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
+    def start(self, timeout: float = START_SECONDS) -> str:
+        super().start(timeout)
+        return self.endpoint
 
 
 class MotoServer(LocalS3Server):
@@ -166,9 +112,16 @@ class MinioServer(LocalS3Server):
 
     name = "the MinIO server"
 
-    def __init__(self, data_dir: Path, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        log_path: Path | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(port, log_path)
         self.data_dir = data_dir
+        self.settings = settings or {}  # MINIO_* settings, such as a notification target
 
     def command(self) -> list[str]:
         if not MINIO_BINARY.exists():
@@ -181,7 +134,7 @@ class MinioServer(LocalS3Server):
 
     def environment(self) -> dict[str, str]:
         login, password = MINIO_LOGIN
-        return {**os.environ, "MINIO_ROOT_USER": login, "MINIO_ROOT_PASSWORD": password}
+        return {**os.environ, **self.settings, "MINIO_ROOT_USER": login, "MINIO_ROOT_PASSWORD": password}
 
     def answers(self) -> bool:
         try:

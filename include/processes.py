@@ -14,9 +14,12 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 HOST = "127.0.0.1"
 STOP_SECONDS = 20.0
+CHILD_STOP_SECONDS = 10.0  # a server this process started (``ChildServer``)
 
 
 class ServerStartError(RuntimeError):
@@ -185,3 +188,72 @@ def wait_until_answers(
             time.sleep(0.1)
             continue
         raise ServerStartError(f"{what} {problem}; see {log}\n{last_lines(log)}")
+
+
+class ChildServer:
+    """A server on loopback (a free port unless one is given), a child of this process in a session
+    of its own. Subclasses give its command, environment and how to tell that it answers.
+
+    ``start()`` returns once the server answers; ``stop()`` stops it. As a context manager it does
+    both. The server outlives this object only if ``stop()`` is never called.
+    """
+
+    name = "a server"
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str] | None:
+        return None  # this process's own
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Runs before the server starts (a data folder to format); nothing by default."""
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.port = self.port or free_port()
+        self.prepare()
+        with ExitStack() as stack:
+            log = stack.enter_context(self.log_path.open("wb")) if self.log_path else subprocess.DEVNULL
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                start_new_session=True,
+            )
+        try:
+            what = f"{self.name} on {self.address}"
+            wait_until_answers(self.answers, self.process, what, self.log_path, timeout)
+        except ServerStartError:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_child(self.process, timeout=CHILD_STOP_SECONDS)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -5,6 +5,9 @@
     python -m include.spark_connect stop [STATE_DIR]
     python -m include.spark_connect connection [STATE_DIR]
         the salesflow_spark connection (JSON, with the token) for a running server
+    python -m include.spark_connect serve
+        the server in the foreground, on every interface (the compose stack's spark-connect
+        service: a container's main process, its network the stack's own)
 
     with SparkConnectServer(folder, port=...) as server:  (the tests)
         server.environment()   -> SPARK_REMOTE, SPARK_CONNECT_AUTHENTICATE_TOKEN
@@ -42,6 +45,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from include.local_services import LocalServer
 from include.processes import (
@@ -73,8 +77,9 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
-def server_conf(port: int) -> dict[str, str]:
-    """The server's Spark conf: what the operator gives a submitted job, on a gRPC port of loopback."""
+def server_conf(port: int, bind: str = HOST) -> dict[str, str]:
+    """The server's Spark conf: what the operator gives a submitted job, on a gRPC port of loopback
+    (of ``bind``)."""
     from salesflow.config import load_settings
     from salesflow.paths import SPARK_CDS_ARCHIVE
     from salesflow.spark_setup import S3Access, spark_jars
@@ -86,7 +91,7 @@ def server_conf(port: int) -> dict[str, str]:
         "spark.jars": ",".join(spark_jars(settings)),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
-        "spark.connect.grpc.binding.address": HOST,
+        "spark.connect.grpc.binding.address": bind,
         "spark.connect.grpc.binding.port": str(port),
         "spark.connect.grpc.port.maxRetries": "0",  # this port or none: clients are told this one
     }
@@ -238,11 +243,35 @@ def airflow_connection(server: SparkConnectServer) -> str:
     return json.dumps({**connection, "password": server.password})
 
 
+def serve(folder: Path) -> NoReturn:
+    """Replaces this process with the server in the foreground, on every interface of the
+    container, at ``SALESFLOW_SPARK_CONNECT_PORT``, in front of ``SALESFLOW_SPARK_CONNECT_MASTER``.
+
+    Clients authenticate only if ``SPARK_CONNECT_AUTHENTICATE_TOKEN`` is set: pyspark sends a
+    token in plain gRPC to ``localhost`` only (elsewhere it needs TLS), so the compose stack leaves
+    it unset and publishes no port: only its own containers reach the server.
+    """
+    port = int(os.environ.get(PORT_ENV, DEFAULT_PORT))
+    folder.mkdir(parents=True, exist_ok=True)
+    conf_file = folder / "connect.properties"
+    conf_file.touch(mode=0o600)
+    conf_file.write_text(properties(server_conf(port, bind="0.0.0.0")))
+    env = {name: value for name, value in os.environ.items() if name not in CLIENT_VARIABLES}
+    env.update({"SPARK_HOME": str(spark_home()), "SPARK_NO_DAEMONIZE": "1", "SPARK_PID_DIR": str(folder)})
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    script = spark_home() / "sbin" / "start-connect-server.sh"
+    master = os.environ.get(MASTER_ENV, "local[*]")
+    print(f"spark-connect: serving on port {port}, master {master}", file=sys.stderr, flush=True)
+    os.execve(script, [str(script), "--master", master, "--properties-file", str(conf_file)], env)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/spark_connect.sh", description="A Spark Connect server.")
-    parser.add_argument("action", choices=("start", "stop", "connection"))
+    parser.add_argument("action", choices=("start", "stop", "connection", "serve"))
     parser.add_argument("state_dir", nargs="?", type=Path, default=DEFAULT_STATE)
     args = parser.parse_args(argv)
+    if args.action == "serve":
+        serve(args.state_dir)
     server = SparkConnectServer(args.state_dir)
     if args.action == "connection":  # for AIRFLOW_CONN_SALESFLOW_SPARK; it holds the token
         if server.running_pid() is None:

@@ -8,8 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 source scripts/env.sh
-# An S3 that honours copy and delete conditions, for the tests of S3 semantics (moto ignores them).
+# An S3 that honours copy and delete conditions, for the tests of S3 semantics (moto ignores them),
+# and a Kafka broker's jars, for the compose stack's event path (MinIO notifies Kafka).
 scripts/minio.sh
+scripts/kafka.sh
 if [ "${1:-}" = "--heavy" ]; then
   shift
   # The heavy suites also need Debian's chromium (the UI test; never a downloaded browser) and

@@ -51,6 +51,7 @@ TASK_RUNNER = "airflow-worker"
 SPARK_MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 SPARK_WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 SPARK_MASTER_DEFAULT_PORT = 7077
+SPARK_SERVICES = ("spark-master", "spark-worker", "spark-connect")
 MINIO_DEFAULT_PORT = 9000
 MYSQL_DEFAULT_PORT = 3306
 # What compose may decide for salesflow; every other setting comes from include/config/<env>.yaml.
@@ -276,13 +277,13 @@ def connection_ids() -> dict[str, str]:
 
 def hook_classes() -> dict[str, type]:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+    from airflow.providers.apache.spark.hooks.spark_connect import SparkConnectHook
     from airflow.providers.mysql.hooks.mysql import MySqlHook
 
     return {
         salesflow_config.AWS_CONN_ID: S3Hook,
         salesflow_config.MYSQL_CONN_ID: MySqlHook,
-        salesflow_config.SPARK_CONN_ID: SparkSubmitHook,
+        salesflow_config.SPARK_CONN_ID: SparkConnectHook,  # the jobs are clients of spark-connect
     }
 
 
@@ -335,9 +336,10 @@ def test_every_airflow_service_gets_the_common_image_environment_and_volumes(com
 
 
 def test_spark_runs_the_same_image_as_the_tasks(compose, services):
-    """The driver runs in the task and the executors on spark-worker: same Python, pyspark and jobs."""
+    """The driver runs on spark-connect (or in the task) and the executors on spark-worker: the same
+    Python, pyspark and jobs."""
     common = compose["x-airflow-common"]
-    for name in ("spark-master", "spark-worker"):
+    for name in SPARK_SERVICES:
         assert (services[name].get("image"), services[name].get("build")) == (
             common["image"],
             common["build"],
@@ -387,18 +389,32 @@ def test_mysql_connection_is_the_mysql_service_with_local_infile(services, compo
     assert str(local_infile).upper() in ("1", "ON", "TRUE"), "the server must allow LOAD DATA LOCAL INFILE"
 
 
-def test_spark_connection_is_the_spark_master_the_worker_joins(services, compose_connections):
-    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+def test_spark_connection_is_the_connect_server_in_front_of_the_master_the_worker_joins(
+    services, compose_connections
+):
+    from include.spark_connect import MASTER_ENV, PORT_ENV
+    from salesflow.spark_setup import SparkRemote
 
-    resolved = SparkSubmitHook(conn_id=salesflow_config.SPARK_CONN_ID)._connection
+    remote = SparkRemote.from_connection(salesflow_config.SPARK_CONN_ID)
+    assert remote is not None and remote.token is None  # no token: plain gRPC to another host
+    where = urlsplit(remote.url.replace("sc://", "http://", 1))
+    server = services[where.hostname]
+    assert "include.spark_connect serve" in " ".join(command_words(server))
+    env = environment(server)
+    assert int(env[PORT_ENV]) == where.port
+    assert env.get("SPARK_LOCAL_HOSTNAME") in (where.hostname, server.get("hostname")), "the driver's name"
     host, port = spark_master(services)
-    assert resolved["master"] == f"spark://{host}:{port}"
+    assert env[MASTER_ENV] == f"spark://{host}:{port}"
     assert host in ("spark-master", services["spark-master"].get("hostname")), "not a name others resolve"
     worker = command_words(services["spark-worker"])
     assert SPARK_WORKER_CLASS in worker
-    assert worker[worker.index(SPARK_WORKER_CLASS) + 1] == resolved["master"]
-    # Client mode: the driver runs in the task, on the Celery worker.
-    assert resolved["deploy_mode"] in (None, "client")
+    assert worker[worker.index(SPARK_WORKER_CLASS) + 1] == env[MASTER_ENV]
+    assert "ports" not in server, "no token guards it: only the stack's containers may reach it"
+    # It reads MinIO itself, as the tasks do.
+    s3 = json.loads(compose_connections[f"AIRFLOW_CONN_{salesflow_config.AWS_CONN_ID.upper()}"])
+    assert env["AWS_ENDPOINT_URL_S3"] == s3["extra"]["endpoint_url"]
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (s3["login"], s3["password"])
+    assert {"spark-worker", "minio"} <= closure(services, where.hostname)
 
 
 def test_spark_driver_advertises_a_name_the_executors_reach(services):
@@ -410,6 +426,39 @@ def test_spark_driver_advertises_a_name_the_executors_reach(services):
         assert env.get("SPARK_LOCAL_HOSTNAME") in (TASK_RUNNER, worker.get("hostname")), (
             "SPARK_LOCAL_HOSTNAME must be a name spark-worker resolves to the task's worker"
         )
+
+
+def test_s3_events_go_from_minio_through_the_kafka_service_to_the_dags_watcher(
+    services, common_env, monkeypatch
+):
+    """MinIO's Kafka target, the topic the watcher reads, the brokers of its connection and the
+    target airflow-init wires the bucket to are the same; the triggerer starts after Kafka."""
+    from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
+
+    from salesflow.events import EVENTS_QUEUE_ENV, KAFKA_CONN_ID, kafka_topic
+
+    topic = kafka_topic(common_env[EVENTS_QUEUE_ENV])
+    minio = environment(services["minio"])
+    targets = [
+        name.removeprefix("MINIO_NOTIFY_KAFKA_ENABLE_")
+        for name in minio
+        if name.startswith("MINIO_NOTIFY_KAFKA_ENABLE_")
+    ]
+    assert len(targets) == 1 and minio[f"MINIO_NOTIFY_KAFKA_ENABLE_{targets[0]}"] == "on"
+    assert minio[f"MINIO_NOTIFY_KAFKA_TOPIC_{targets[0]}"] == topic
+    name = f"AIRFLOW_CONN_{KAFKA_CONN_ID.upper()}"
+    monkeypatch.setenv(name, common_env[name])
+    connection = KafkaBaseHook.get_connection(KAFKA_CONN_ID)
+    assert connection.conn_type == KafkaBaseHook.conn_type
+    brokers = connection.extra_dejson["bootstrap.servers"]
+    assert brokers == minio[f"MINIO_NOTIFY_KAFKA_BROKERS_{targets[0]}"]
+    host, port = brokers.split(":")
+    kafka = environment(services[host])
+    assert f"PLAINTEXT://{host}:{port}" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert connection.extra_dejson["group.id"] and connection.extra_dejson["enable.auto.commit"] is False
+    init = " ".join(" ".join(words) for words in script_commands(services["airflow-init"]))
+    assert f"wire-events --target arn:minio:sqs::{targets[0]}:kafka" in init
+    assert host in closure(services, "airflow-triggerer") and host in closure(services, "minio")
 
 
 def test_celery_uses_the_redis_service_and_the_metadata_database(services, common_env):
@@ -467,7 +516,7 @@ def test_database_is_the_one_the_mysql_service_creates(services, settings):
 
 def test_spark_shares_no_volume_with_airflow(services):
     """Spark reads and writes S3 itself: no folder of a task is a folder of Spark's."""
-    for name in ("spark-master", "spark-worker"):
+    for name in SPARK_SERVICES:
         assert mounts(services[name]) == [], f"{name} mounts {mounts(services[name])}"
 
 

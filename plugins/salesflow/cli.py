@@ -107,10 +107,10 @@ def _reprocess(settings, requested: list[str], dry_run: bool) -> None:
         ) from None
 
 
-def _wire_events(settings) -> None:
+def _wire_events(settings, target: str | None = None) -> None:
     from salesflow.events import EVENTS_QUEUE_ENV, wire_bucket
 
-    url = wire_bucket(settings)
+    url = wire_bucket(settings, target)
     print(
         f"events: s3://{settings.bucket}/{settings.prefixes.source} notifies {url}; "
         f"the DAG watches it when {EVENTS_QUEUE_ENV} names it",
@@ -125,7 +125,6 @@ COMMANDS = {
     "create-bucket": (_create_bucket, "create the configured bucket if it is missing"),
     "ledger": (_show_ledger, "print the file ledger"),
     "ls": (_list_bucket, "list the configured bucket"),
-    "wire-events": (_wire_events, "the bucket's queue and event notification (idempotent); prints the URL"),
     "latest-report": (_latest_report, "print the newest run report (Markdown)"),
     "movers": (lambda s: _print_query(s, "analytics/top_movers.sql"), "the latest month's biggest movers"),
     "segments": (lambda s: _print_query(s, "analytics/segments_latest.sql"), "customers per segment, latest"),
@@ -142,11 +141,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     reprocess.add_argument("files", nargs="+", help="ledger ids or object keys (under the source prefix)")
     reprocess.add_argument("--dry-run", action="store_true", help="say what would happen, trigger nothing")
+    wire = sub.add_parser(
+        "wire-events", help="the bucket's SQS queue and event notification (idempotent); prints the URL"
+    )
+    wire.add_argument(
+        "--target",
+        help="only the notification, to a queue the S3 server sends to itself "
+        "(MinIO's Kafka target: arn:minio:sqs::SALESFLOW:kafka)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         if args.command == "reprocess":
             _reprocess(settings, list(dict.fromkeys(args.files)), args.dry_run)
+        elif args.command == "wire-events":
+            _wire_events(settings, args.target)
         else:
             COMMANDS[args.command][0](settings)
     except DatabaseUnavailableError as error:

@@ -1,4 +1,4 @@
-"""A file lands, a run starts: S3 event notifications through an SQS queue to an Asset watcher.
+"""A file lands, a run starts: S3 event notifications through a queue to an Asset watcher.
 
 An event is a wake-up, never the list of files: the run it starts claims what the listing and the
 ledger say is new, as every run does, so an event that comes late, twice, out of order or not at
@@ -6,6 +6,15 @@ all does no harm (the daily timetable stays as the sweep). ``wire_bucket`` (``sa
 wire-events``) makes the queue and the bucket's notification for the source prefix; the DAG watches
 the queue when ``SALESFLOW_EVENTS_QUEUE_URL`` names it (``make airflow`` sets it), and each run
 logs what the messages that started it said, dropping those that are not S3 events of its bucket.
+
+Two queues, one message shape:
+- SQS (``https://...``): what real S3 and moto notify. ``wire_bucket`` makes the queue and its policy.
+- Kafka (``kafka://<brokers>/<topic>``): what MinIO, the compose stack's S3, can notify and the
+  watcher can read (MinIO cannot notify SQS; common-messaging reads SQS, Kafka and Redis pub/sub,
+  and MinIO's Redis target writes a key, not a pub/sub message). MinIO's own target sends, so
+  ``wire_bucket(target=ARN)`` only puts the notification; the brokers the watcher reads come from
+  the ``salesflow_kafka`` connection. Each message becomes an event of the SQS shape
+  (``kafka_message``), so a run reads both the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ GROUP = "salesflow"
 NOTIFICATION_ID = "salesflow-landing"
 # An empty poll waits this long before the next (SQS long-polls wait_time_seconds within a poll).
 POLL_SECONDS = 2
+KAFKA_CONN_ID = "salesflow_kafka"
+KAFKA_SCHEME = "kafka://"
 
 
 def queue_name(settings: Settings) -> str:
@@ -33,19 +44,40 @@ def queue_name(settings: Settings) -> str:
     return f"{settings.bucket}-landing"[:80]
 
 
+def kafka_topic(queue_url: str) -> str | None:
+    """The topic of a ``kafka://<brokers>/<topic>`` URL; None for any other queue (SQS)."""
+    if not queue_url.startswith(KAFKA_SCHEME):
+        return None
+    topic = queue_url[len(KAFKA_SCHEME) :].partition("/")[2].strip("/")
+    if not topic or "," in topic:
+        raise ValueError(f"{EVENTS_QUEUE_ENV}={queue_url!r}: name one topic, kafka://<brokers>/<topic>")
+    return topic
+
+
 def landing_asset(queue_url: str) -> Any:
     """The Asset an S3 event for the source prefix updates: its watcher polls the queue."""
     from airflow.providers.common.messaging.triggers.msg_queue import MessageQueueTrigger
     from airflow.sdk import Asset, AssetWatcher
 
-    trigger = MessageQueueTrigger(
-        scheme="sqs",
-        sqs_queue=queue_url,
-        aws_conn_id=AWS_CONN_ID,
-        max_messages=10,
-        wait_time_seconds=POLL_SECONDS,
-        waiter_delay=POLL_SECONDS,
-    )
+    topic = kafka_topic(queue_url)
+    if topic is not None:
+        trigger = MessageQueueTrigger(
+            scheme="kafka",
+            topics=[topic],
+            kafka_config_id=KAFKA_CONN_ID,
+            apply_function=f"{__name__}.kafka_message",
+            poll_timeout=POLL_SECONDS,
+            poll_interval=0,  # after a message: the next one at once
+        )
+    else:
+        trigger = MessageQueueTrigger(
+            scheme="sqs",
+            sqs_queue=queue_url,
+            aws_conn_id=AWS_CONN_ID,
+            max_messages=10,
+            wait_time_seconds=POLL_SECONDS,
+            waiter_delay=POLL_SECONDS,
+        )
     watcher = AssetWatcher(name="s3_events", trigger=trigger)
     return Asset(name=LANDING_EVENTS, group=GROUP, watchers=[watcher])
 
@@ -98,6 +130,14 @@ def _record_key(record: Any) -> tuple[str, str] | None:
         return None
 
 
+def kafka_message(message: Any) -> dict[str, Any]:
+    """A Kafka message as the event payload an SQS message makes (the watcher's ``apply_function``):
+    every message is a wake-up, even one that is not an S3 event (the run logs and drops it)."""
+    value = message.value()
+    body = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    return {"message_batch": [{"Body": body}]}
+
+
 def message_bodies(triggering_events: Any) -> list[str]:
     """The SQS message bodies of the asset events that started a run (none for a timetable run)."""
     from airflow.sdk import Asset
@@ -123,12 +163,15 @@ def log_messages(settings: Settings, bodies: list[str]) -> list[str]:
     return keys
 
 
-def wire_bucket(settings: Settings) -> str:
+def wire_bucket(settings: Settings, target: str | None = None) -> str:
     """The bucket's queue and its ObjectCreated notification for the source prefix; idempotent (a
-    notification of another id is kept). Returns the queue URL."""
+    notification of another id is kept). Returns the queue URL, or ``target``: the ARN of a queue
+    the S3 server sends to itself (MinIO's Kafka target, ``arn:minio:sqs::<ID>:kafka``), for
+    which only the notification is put."""
+    if target is not None:
+        notify(settings, target)
+        return target
     from airflow.providers.amazon.aws.hooks.sqs import SqsHook
-
-    from salesflow.storage import s3_hook
 
     sqs = SqsHook(aws_conn_id=AWS_CONN_ID).get_conn()
     url = sqs.create_queue(QueueName=queue_name(settings))["QueueUrl"]
@@ -148,6 +191,15 @@ def wire_bucket(settings: Settings) -> str:
         ],
     }
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    notify(settings, arn)
+    return url
+
+
+def notify(settings: Settings, queue_arn: str) -> None:
+    """The bucket's ObjectCreated notification for the source prefix to ``queue_arn`` (ours
+    replaced, any other kept)."""
+    from salesflow.storage import s3_hook
+
     s3 = s3_hook().get_conn()
     current = s3.get_bucket_notification_configuration(Bucket=settings.bucket)
     current.pop("ResponseMetadata", None)
@@ -155,7 +207,7 @@ def wire_bucket(settings: Settings) -> str:
     queues.append(
         {
             "Id": NOTIFICATION_ID,
-            "QueueArn": arn,
+            "QueueArn": queue_arn,
             "Events": ["s3:ObjectCreated:*"],
             "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.prefixes.source}]}},
         }
@@ -163,4 +215,3 @@ def wire_bucket(settings: Settings) -> str:
     s3.put_bucket_notification_configuration(
         Bucket=settings.bucket, NotificationConfiguration={**current, "QueueConfigurations": queues}
     )
-    return url

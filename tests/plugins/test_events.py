@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from airflow.providers.amazon.aws.hooks.sqs import SqsHook
 
 from salesflow.events import NOTIFICATION_ID, describe_messages, wire_bucket
@@ -90,3 +91,22 @@ def test_with_a_queue_named_the_dag_runs_daily_and_on_each_event_and_never_waits
     plain = DagBag(dag_folder=str(PROJECT_ROOT / "dags")).dags["sales_pipeline"]
     assert plain.timetable == dag.timetable.timetable  # the same daily runs
     assert plain.get_task("wait_for_files").wait is True
+
+
+def test_a_kafka_url_makes_the_watcher_read_its_topic_and_each_message_an_event_of_the_sqs_shape():
+    from salesflow.events import KAFKA_CONN_ID, kafka_message, kafka_topic, landing_asset
+
+    (watcher,) = landing_asset("kafka://kafka:9092/salesflow-landing").watchers
+    kwargs = watcher.trigger.kwargs
+    assert (watcher.trigger.scheme, kwargs["topics"], kwargs["kafka_config_id"]) == (
+        "kafka",
+        ["salesflow-landing"],
+        KAFKA_CONN_ID,
+    )
+    assert kwargs["apply_function"] == "salesflow.events.kafka_message"
+    message = type("Message", (), {"value": lambda self: b'{"Records": []}'})()
+    assert kafka_message(message) == {"message_batch": [{"Body": '{"Records": []}'}]}
+    assert kafka_topic("https://sqs.eu-west-1.amazonaws.com/1/q") is None
+    for wrong in ("kafka://kafka:9092", "kafka://kafka:9092/a,b"):
+        with pytest.raises(ValueError, match="name one topic"):
+            kafka_topic(wrong)

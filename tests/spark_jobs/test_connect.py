@@ -225,3 +225,46 @@ def test_a_connect_server_that_does_not_answer_is_an_outage_and_a_spark_error_is
         "[INVALID_HANDLE.SESSION_CHANGED] The existing Spark server driver instance has restarted.",
     ):
         assert failure_kind(SparkConnectGrpcException(lost)) == "infrastructure"
+
+
+def test_the_served_server_of_the_compose_stack_answers_a_client_without_a_token_and_reads_s3(
+    tmp_path, s3_endpoint, settings
+):
+    """``serve`` (the compose stack's spark-connect service): in the foreground, on every interface,
+    no token, S3 from the AWS variables it is given; a client reads an object through S3A."""
+    from pyspark.sql import SparkSession
+
+    from include.processes import free_port, stop_child, wait_until_answers
+    from include.spark_connect import MASTER_ENV, PORT_ENV
+
+    s3_hook().load_bytes(b"a\nb\nc\n", key="served/three.txt", bucket_name=settings.bucket, replace=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", SPARK_TOKEN_ENV)}
+    env.update({PORT_ENV: str(port), MASTER_ENV: "local[1]"})
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "include.spark_connect", "serve", str(tmp_path / "state")],
+            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        wait_until_answers(lambda: _answers(port), server, f"serve on {port}", log, 120)
+        session = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+        try:
+            assert session.read.text(f"s3a://{settings.bucket}/served/three.txt").count() == 3
+        finally:
+            session.stop()
+    finally:
+        stop_child(server, group=True)
+    assert server.poll() is not None
+    conf = (tmp_path / "state" / "connect.properties").read_text()
+    assert "spark.connect.grpc.binding.address=0.0.0.0" in conf
+    assert os.environ["AWS_SECRET_ACCESS_KEY"] not in conf
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
