@@ -10,12 +10,11 @@ a folder of its own, stopped by PID.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import uuid
 from pathlib import Path
 
-from include.processes import HOST, ChildServer, ServerStartError, free_port
+from include.processes import HOST, ChildServer, ServerStartError, free_port, tcp_open
 
 ROOT = Path(__file__).resolve().parents[1]
 JARS = ROOT / "var" / "tools" / "kafka"
@@ -77,9 +76,7 @@ class KafkaBroker(ChildServer):
         return self.java("kafka.Kafka", str(self.properties))
 
     def answers(self) -> bool:
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            return sock.connect_ex((HOST, self.port or 0)) == 0
+        return self.port is not None and tcp_open(self.port)
 
     def start(self, timeout: float = START_SECONDS) -> None:
         super().start(timeout)

@@ -25,7 +25,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from abc import ABC, abstractmethod
@@ -41,6 +40,7 @@ from include.processes import (
     read_pid,
     runs_program,
     signal_until_gone,
+    tcp_open,
     wait_until_answers,
 )
 
@@ -222,7 +222,7 @@ class MariaDB(LocalServer):
         ]
 
     def answers(self, port: int) -> bool:
-        return self.socket.exists() and _tcp_open(port)
+        return self.socket.exists() and tcp_open(port)
 
     def prepare(self, port: int) -> None:
         """The TCP user root@127.0.0.1 with the folder's password (through the socket, once)."""
@@ -366,7 +366,7 @@ class Redis(LocalServer):
         ]
 
     def answers(self, port: int) -> bool:
-        return _tcp_open(port)
+        return tcp_open(port)
 
     def environment(self) -> dict[str, str]:
         return {"SALESFLOW_REDIS_URL": f"redis://:{self.password}@{HOST}:{self.port}/0"}
@@ -379,12 +379,6 @@ CONFIGURED_BY = {
     "postgres": "SALESFLOW_AIRFLOW_DB",
     "redis": "SALESFLOW_REDIS_URL",
 }
-
-
-def _tcp_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 def _run(command: list[str], log: Path, what: str, user: str | None = None) -> None:

@@ -40,6 +40,13 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in sockets]
 
 
+def tcp_open(port: int, host: str = HOST) -> bool:
+    """Something accepts TCP connections on ``host:port`` now."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
 def port_is_free(port: int) -> bool:
     """Nothing listens on the loopback port. As servers bind (SO_REUSEADDR), the connections a
     stopped server left in TIME_WAIT do not count: they would hold the port for a minute."""

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +53,7 @@ from include.processes import (
     free_port,
     read_pid,
     runs_java_class,
+    tcp_open,
     wait_until_answers,
 )
 from salesflow.contracts import SPARK_REMOTE_ENV, SPARK_TOKEN_ENV
@@ -154,9 +154,7 @@ class SparkConnectServer(LocalServer):
         return [str(script), "--master", self.master, "--properties-file", str(self.conf_file)]
 
     def answers(self, port: int) -> bool:
-        with socket.socket() as sock:
-            sock.settimeout(1)
-            return sock.connect_ex((HOST, port)) == 0
+        return tcp_open(port)
 
     def server_environment(self) -> dict[str, str]:
         """The script's (and so the JVM's) environment: the caller's, with the S3 keys it holds, the
@@ -220,6 +218,32 @@ class SparkConnectServer(LocalServer):
         """What a client needs: the URL, and the token (also as an environment variable: pyspark
         reads it there, and it is never part of a URL that could be logged)."""
         return {SPARK_REMOTE_ENV: self.url, SPARK_TOKEN_ENV: self.password}
+
+
+def warm(server: SparkConnectServer) -> float:
+    """The job's kinds of work once on a tiny file (``spark_jobs.warmup``), as a client of the
+    server just started, so that the first real job does not pay for loading and compiling the
+    classes (about 35 s of the first job on a cold server, docs/performance.md). The file and the
+    outputs are in the server's own scratch folder (the server runs on this machine), removed
+    after. Returns the seconds it took."""
+    import shutil
+    import time
+
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+    from spark_jobs.warmup import SAMPLE, warm_up
+
+    root = server.data / "warm-up"
+    (root / "in").mkdir(parents=True, exist_ok=True)
+    (root / "in" / "0000000001.csv").write_text(SAMPLE)
+    started = time.monotonic()
+    session = RemoteSparkSession.builder.remote(f"{server.url}/;token={server.password}").create()
+    try:
+        warm_up(session, f"file://{root}")
+    finally:
+        session.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return time.monotonic() - started
 
 
 def s3_from_connection() -> None:
@@ -291,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     except ServerStartError as error:
         print(f"spark-connect: {error}", file=sys.stderr)
         return 1
+    if started:
+        try:
+            seconds = warm(server)
+            print(f"spark-connect: warmed up in {seconds:.1f} s", file=sys.stderr)
+        except Exception as error:  # a cold server still works: its first job is slower
+            print(f"spark-connect: the warm-up failed ({type(error).__name__}: {error})", file=sys.stderr)
     state = "started" if started else "already running"
     print(
         f"spark-connect: {state} on {server.url} (pid {server.running_pid()}, master {server.master},"

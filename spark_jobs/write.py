@@ -1,18 +1,14 @@
 """Write: a batch's outputs under the run's S3 prefix, each batch in folders of its own
 (``batch-<first id>-<files>``), written by Spark through S3A and committed by the magic committer:
 the load CSVs (streamed into MySQL by ``load``), Parquet of the batch's facts and of the months
-rewritten, and the rejected rows (CSV per file).
-
-Each Spark action costs about half a second of a small machine whatever its size (planning, the
-tasks, the committer's S3 requests), so the many small load CSVs (the summaries, the marts and the
-analytics) are written by one action (``write_small_load_csvs``); docs/performance.md measures it."""
+rewritten, and the rejected rows (CSV per file)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from salesflow.contracts import MONTHLY_DATASETS
@@ -36,8 +32,6 @@ MONTHLY_KEYS = {
 
 # Each table's load CSV parts (S3 URIs), by table attribute: what ``load`` streams into MySQL.
 LoadParts = dict[str, list[str]]
-# CSV for LOAD DATA: RFC 4180 quoting with doubled quotes, NULL as an empty field, '' as "".
-CSV_OPTIONS = {"quote": '"', "escape": '"', "nullValue": "", "emptyValue": '""', "dateFormat": "yyyy-MM-dd"}
 
 
 def batch_folder(file_ids: list[int]) -> str:
@@ -63,15 +57,22 @@ def write_outputs(
         "sales_comparison": (outputs.sales_comparison, "sales_comparison_mart"),
         "customer_segments": (outputs.customer_segments, "customer_segments"),
     }
-    small = {table: (frame, SUMMARY_KEYS[table]) for table, frame in outputs.summaries.items()}
-    small |= {table: (frame, MONTHLY_KEYS[name]) for name, (frame, table) in monthly.items()}
-    writes: dict[str, Callable[[], LoadParts | None]] = {
-        "sales": lambda: {"sales": write_facts(plan, outputs.facts, load, parquet)},
-    }
-    # Once the load CSVs are written: their action fills the cache of the marts these read.
-    after_csvs: dict[str, Callable[[], LoadParts | None]] = {
-        name: (lambda name=name, frame=frame: write_monthly_parquet(name, frame, f"{parquet}/{name}/{batch}"))
-        for name, (frame, _) in monthly.items()
+    writes: dict[str, Callable[[], list[str]]] = {
+        "sales": lambda: write_facts(plan, outputs.facts, load, parquet),
+        **{
+            table: (
+                lambda frame=frame, table=table: write_load_csv(frame, f"{load}/{table}", SUMMARY_KEYS[table])
+            )
+            for table, frame in outputs.summaries.items()
+        },
+        **{
+            table: (
+                lambda name=name, frame=frame, table=table: write_monthly(
+                    name, frame, f"{load}/{table}", f"{parquet}/{name}/{batch}"
+                )
+            )
+            for name, (frame, table) in monthly.items()
+        },
     }
     if checked is not None and plan.file_ids:
         rejected = checked.where(job.of_batch(plan.file_ids))
@@ -79,18 +80,13 @@ def write_outputs(
             rejected, list(job.spec.mandatory_columns), f"{job.out}/rejected/{batch}"
         )
 
-    def timed_write(name: str, write: Callable[[], LoadParts | None]) -> LoadParts | None:
+    def timed_write(name: str) -> list[str]:
         with timed(f"write {name}"):  # each output's share of the step, in the task log
-            return write()
+            return writes[name]()
 
     with ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="salesflow-write") as pool:
-        csvs = pool.submit(timed_write, "load CSVs", lambda: write_small_load_csvs(small, f"{load}/tables"))
-        futures = [pool.submit(timed_write, name, write) for name, write in writes.items()]
-        parts: LoadParts = csvs.result() or {}
-        futures += [pool.submit(timed_write, name, write) for name, write in after_csvs.items()]
-        for future in futures:
-            parts |= future.result() or {}
-        return parts
+        futures = {name: pool.submit(timed_write, name) for name in writes}
+        return {name: future.result() for name, future in futures.items() if name != "rejects"}
 
 
 def write_facts(plan: BatchPlan, facts: DataFrame, load: str, parquet: str) -> list[str]:
@@ -107,37 +103,14 @@ def write_facts(plan: BatchPlan, facts: DataFrame, load: str, parquet: str) -> l
     return parts
 
 
-def write_monthly_parquet(name: str, frame: DataFrame, folder: str) -> None:
-    """One mart or analytics output's months as Parquet in the batch's folder (a month cleared with
-    no rows has no folder there: ``publish_outputs`` empties it)."""
+def write_monthly(name: str, frame: DataFrame, load: str, folder: str) -> list[str]:
+    """One mart or analytics output: its load CSV, and its months' Parquet in the batch's folder
+    (a month cleared with no rows has no folder there: ``publish_outputs`` empties it)."""
     month_column = MONTHLY_DATASETS[name].month_column
+    parts = write_load_csv(frame, load, MONTHLY_KEYS[name])
     order = [c for c in MONTHLY_KEYS[name] if c != month_column]
     write_parquet(frame, folder, [month_column], order)
-
-
-def write_small_load_csvs(frames: dict[str, tuple[DataFrame, list[str]]], path: str) -> LoadParts:
-    """The load CSVs of small outputs, each table sorted by its key (``frames``: table attribute ->
-    (rows, key)), written by one Spark action instead of one each.
-
-    Each row becomes its CSV line (``to_csv``, the options of ``write_load_csv``) numbered in its
-    table's key order; the lines are written as text, a folder per table, each table's lines in
-    one part in that order. A table with no rows has no part: its load loads nothing.
-    """
-    numbered = [
-        frame.select(
-            F.lit(table).alias("table"),
-            F.row_number().over(Window.orderBy(*key)).alias("ordinal"),
-            F.to_csv(F.struct(*frame.columns), CSV_OPTIONS).alias("line"),
-        )
-        for table, (frame, key) in frames.items()
-    ]
-    lines = numbered[0]
-    for more in numbered[1:]:
-        lines = lines.unionByName(more)
-    lines.repartition("table").sortWithinPartitions("table", "ordinal").select("table", "line").write.mode(
-        "overwrite"
-    ).partitionBy("table").text(path)
-    return {table: object_store.part_uris(f"{path}/table={table}", ".txt") for table in frames}
+    return parts
 
 
 def write_load_csv(df: DataFrame, path: str, key: list[str], *, whole_files: bool = False) -> list[str]:
@@ -151,7 +124,9 @@ def write_load_csv(df: DataFrame, path: str, key: list[str], *, whole_files: boo
     part then inserts file after file in key order, with no shuffle of all the rows first.
     """
     ordered = df.sortWithinPartitions(*key) if whole_files else df.coalesce(1).sortWithinPartitions(*key)
-    ordered.write.mode("overwrite").options(header=False, **CSV_OPTIONS).csv(path)
+    ordered.write.mode("overwrite").options(
+        header=False, quote='"', escape='"', nullValue="", emptyValue='""', dateFormat="yyyy-MM-dd"
+    ).csv(path)
     return object_store.part_uris(path, ".csv")
 
 

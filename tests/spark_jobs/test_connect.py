@@ -232,9 +232,9 @@ def test_the_served_server_of_the_compose_stack_answers_a_client_without_a_token
 ):
     """``serve`` (the compose stack's spark-connect service): in the foreground, on every interface,
     no token, S3 from the AWS variables it is given; a client reads an object through S3A."""
-    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
-    from include.processes import free_port, stop_child, wait_until_answers
+    from include.processes import free_port, stop_child, tcp_open, wait_until_answers
     from include.spark_connect import MASTER_ENV, PORT_ENV
 
     s3_hook().load_bytes(b"a\nb\nc\n", key="served/three.txt", bucket_name=settings.bucket, replace=True)
@@ -248,8 +248,8 @@ def test_the_served_server_of_the_compose_stack_answers_a_client_without_a_token
             cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        wait_until_answers(lambda: _answers(port), server, f"serve on {port}", log, 120)
-        session = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
+        wait_until_answers(lambda: tcp_open(port), server, f"serve on {port}", log, 120)
+        session = RemoteSparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
         try:
             assert session.read.text(f"s3a://{settings.bucket}/served/three.txt").count() == 3
         finally:
@@ -262,9 +262,8 @@ def test_the_served_server_of_the_compose_stack_answers_a_client_without_a_token
     assert os.environ["AWS_SECRET_ACCESS_KEY"] not in conf
 
 
-def _answers(port: int) -> bool:
-    import socket
+def test_the_warm_up_runs_the_jobs_kinds_of_work_on_the_server_and_leaves_nothing(spark_connect):
+    from include.spark_connect import warm
 
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    assert warm(spark_connect) > 0
+    assert not (spark_connect.data / "warm-up").exists()

@@ -10,7 +10,7 @@ from pyspark.testing import assertDataFrameEqual
 from spark_jobs import marts
 from spark_jobs.object_store import read_bytes
 from spark_jobs.plan import comparison_months_to_rewrite
-from spark_jobs.write import FACT_KEY, write_load_csv, write_small_load_csvs
+from spark_jobs.write import FACT_KEY, write_load_csv
 
 FACT_SCHEMA = (
     "file_id long, line_number long, customer_id int, store_id int, product_id int, product_name string, "
@@ -235,30 +235,3 @@ def test_the_load_csv_is_in_key_order_with_each_files_rows_together(spark, bucke
     )
     lines = read_bytes(single).decode().splitlines()
     assert [tuple(int(v) for v in line.split(",")[:2]) for line in lines] == sorted(keys)
-
-
-def test_the_small_load_csvs_written_by_one_action_are_the_csvs_written_one_by_one(spark, bucket):
-    # Byte for byte: quotes, commas, new lines, '' and NULL, dates, decimals; each table in its key
-    # order; a table with no rows has no part (its load loads nothing).
-    schema = "id int, name string, day date, total decimal(12,2)"
-    rows = [
-        (5, "a,b", date(2024, 3, 1), Decimal("1.50")),
-        (3, 'say "hi"', None, None),
-        (9, "", date(2024, 1, 31), Decimal("0.00")),
-        (1, None, date(2023, 12, 9), Decimal("-2.25")),
-        (7, "two\nlines", date(2024, 2, 29), Decimal("99.99")),
-    ]
-    first = spark.createDataFrame(rows, schema).repartition(3)
-    second = spark.createDataFrame([("x", 2, 10), ("x", 1, 20), ("a", 9, 30)], "k string, id int, v long")
-    empty = spark.createDataFrame([], schema)
-    frames = {"first": (first, ["id"]), "second": (second, ["k", "id"]), "empty": (empty, ["id"])}
-    folder = f"s3a://{bucket}/small-load-csvs"
-    together = write_small_load_csvs(frames, f"{folder}/together")
-    assert together["empty"] == [] and len(together["first"]) == len(together["second"]) == 1
-    for table, (frame, key) in frames.items():
-        alone = write_load_csv(frame, f"{folder}/{table}", key)
-        assert b"".join(read_bytes(p) for p in together[table]) == b"".join(read_bytes(p) for p in alone), (
-            table
-        )
-    (second_part,) = together["second"]
-    assert read_bytes(second_part).decode().splitlines() == ["a,9,30", "x,1,20", "x,2,10"]
