@@ -14,7 +14,7 @@ export SALESFLOW_AIRFLOW_STATE="$state" AIRFLOW_PORT="$api_port" SALESFLOW_S3_PO
 export SALESFLOW_S3_ENDPOINT="http://127.0.0.1:$s3_port"
 unset AIRFLOW_CONN_SALESFLOW_S3
 export SALESFLOW__STORAGE__BUCKET=salesflow-bench-latency SALESFLOW__MYSQL__DATABASE=salesflow_bench_latency
-export SALESFLOW_EVENTS=on SALESFLOW_SPARK=connect
+export SALESFLOW_EVENTS=on SALESFLOW_SPARK=${SALESFLOW_SPARK:-connect}  # submit: a JVM per job (the before of issue 24)
 # A stack from nothing: a ledger kept from an earlier sitting would hold these files already.
 scripts/airflow.sh stop >/dev/null 2>&1 || true
 rm -rf "$state"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from types import SimpleNamespace
 
 import pytest
@@ -57,7 +58,7 @@ def wired(minio_to_kafka, kafka, monkeypatch):
     from salesflow.storage import s3_hook
 
     monkeypatch.setenv("AIRFLOW_CONN_SALESFLOW_S3", connection_json(minio_to_kafka.endpoint, *MINIO_LOGIN))
-    monkeypatch.setenv("SALESFLOW__STORAGE__BUCKET", "sf-kafka-events")
+    monkeypatch.setenv("SALESFLOW__STORAGE__BUCKET", f"sf-kafka-{uuid.uuid4().hex[:8]}")
     extra = {
         "bootstrap.servers": kafka.address,
         "group.id": "salesflow-landing",
