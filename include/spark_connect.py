@@ -66,6 +66,13 @@ MASTER_ENV = "SALESFLOW_SPARK_CONNECT_MASTER"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 IDENT = "salesflow"  # spark-daemon.sh's name for its PID and log files
 START_SECONDS = 120.0
+SERVER_RETENTION = {
+    "spark.ui.retainedJobs": "50",
+    "spark.ui.retainedStages": "50",
+    "spark.ui.retainedTasks": "1000",
+    "spark.sql.ui.retainedExecutions": "50",
+    "spark.ui.dagGraph.retainedRootRDDs": "50",
+}
 # What would make the server's own spark-submit a Connect client, or point it elsewhere.
 CLIENT_VARIABLES = ("SPARK_REMOTE", "SPARK_LOCAL_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "SPARK_API_MODE")
 
@@ -91,6 +98,10 @@ def server_conf(port: int, bind: str = HOST) -> dict[str, str]:
         "spark.jars": ",".join(spark_jars(settings)),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
+        # The status store keeps every job, stage, task and SQL execution up to these counts even
+        # with no UI (defaults 1,000 jobs, stages and executions and 100,000 tasks): a JVM per job
+        # never gets there, a server that lives for thousands of jobs grows until it does.
+        **SERVER_RETENTION,
         "spark.connect.grpc.binding.address": bind,
         "spark.connect.grpc.binding.port": str(port),
         "spark.connect.grpc.port.maxRetries": "0",  # this port or none: clients are told this one
