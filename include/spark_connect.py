@@ -234,13 +234,14 @@ class SparkConnectServer(LocalServer):
 def warm(server: SparkConnectServer) -> float:
     """The job's kinds of work once on a tiny file (``spark_jobs.warmup``), as a client of the
     server just started, so that the first real job does not pay for loading and compiling the
-    classes (about 35 s of the first job on a cold server, docs/performance.md). The file and the
-    outputs are in the server's own scratch folder (the server runs on this machine), removed
-    after. Returns the seconds it took."""
+    classes (about 35 s of the first job on a cold server, docs/performance.md). This process
+    becomes a Connect client (the script's process, never a test's). The file and the outputs are
+    in the server's own scratch folder (the server runs on this machine), removed after. Returns
+    the seconds it took."""
     import shutil
     import time
 
-    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+    from pyspark.sql import SparkSession
 
     from spark_jobs.warmup import SAMPLE, warm_up
 
@@ -248,7 +249,8 @@ def warm(server: SparkConnectServer) -> float:
     (root / "in").mkdir(parents=True, exist_ok=True)
     (root / "in" / "0000000001.csv").write_text(SAMPLE)
     started = time.monotonic()
-    session = RemoteSparkSession.builder.remote(f"{server.url}/;token={server.password}").create()
+    # The classic builder: it also switches this process's pyspark functions to Connect.
+    session = SparkSession.builder.remote(f"{server.url}/;token={server.password}").getOrCreate()
     try:
         warm_up(session, f"file://{root}")
     finally:
