@@ -231,34 +231,6 @@ class SparkConnectServer(LocalServer):
         return {SPARK_REMOTE_ENV: self.url, SPARK_TOKEN_ENV: self.password}
 
 
-def warm(server: SparkConnectServer) -> float:
-    """The job's kinds of work once on a tiny file (``spark_jobs.warmup``), as a client of the
-    server just started, so that the first real job does not pay for loading and compiling the
-    classes (about 35 s of the first job on a cold server, docs/performance.md). This process
-    becomes a Connect client (the script's process, never a test's). The file and the outputs are
-    in the server's own scratch folder (the server runs on this machine), removed after. Returns
-    the seconds it took."""
-    import shutil
-    import time
-
-    from pyspark.sql import SparkSession
-
-    from spark_jobs.warmup import SAMPLE, warm_up
-
-    root = server.data / "warm-up"
-    (root / "in").mkdir(parents=True, exist_ok=True)
-    (root / "in" / "0000000001.csv").write_text(SAMPLE)
-    started = time.monotonic()
-    # The classic builder: it also switches this process's pyspark functions to Connect.
-    session = SparkSession.builder.remote(f"{server.url}/;token={server.password}").getOrCreate()
-    try:
-        warm_up(session, f"file://{root}")
-    finally:
-        session.stop()
-        shutil.rmtree(root, ignore_errors=True)
-    return time.monotonic() - started
-
-
 def s3_from_connection() -> None:
     """S3 for the server: the ``salesflow_s3`` connection when the environment names one (the S3
     the tasks use: ``make airflow``, ``make demo``), over any AWS variable the caller happens to
@@ -328,12 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     except ServerStartError as error:
         print(f"spark-connect: {error}", file=sys.stderr)
         return 1
-    if started:
-        try:
-            seconds = warm(server)
-            print(f"spark-connect: warmed up in {seconds:.1f} s", file=sys.stderr)
-        except Exception as error:  # a cold server still works: its first job is slower
-            print(f"spark-connect: the warm-up failed ({type(error).__name__}: {error})", file=sys.stderr)
     state = "started" if started else "already running"
     print(
         f"spark-connect: {state} on {server.url} (pid {server.running_pid()}, master {server.master},"

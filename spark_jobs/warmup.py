@@ -1,6 +1,4 @@
-"""A tiny Spark job that loads the classes the run's job uses: for a class-data-sharing archive, and
-to warm a Spark Connect server just started (``include.spark_connect.warm``, on its own scratch
-folder, so that the first real job is not the one that pays for it).
+"""A tiny Spark job that loads the classes the run's job uses, for a class-data-sharing archive.
 
 ``include/spark_cds.py`` runs it once with ``-XX:ArchiveClassesAtExit``: the JVM then writes the
 classes it loaded (Spark SQL, the CSV and Parquet sources, the shuffle, S3A, the AWS SDK and the

@@ -261,19 +261,3 @@ def test_the_served_server_of_the_compose_stack_answers_a_client_without_a_token
     conf = (tmp_path / "state" / "connect.properties").read_text()
     assert "spark.connect.grpc.binding.address=0.0.0.0" in conf
     assert os.environ["AWS_SECRET_ACCESS_KEY"] not in conf
-
-
-def test_the_warm_up_runs_the_jobs_kinds_of_work_on_the_server_and_leaves_nothing(spark_connect):
-    # In a process of its own, as the script runs it: it makes its process a Connect client.
-    code = (
-        "import sys; from pathlib import Path; from include.spark_connect import SparkConnectServer, warm; "
-        "print(warm(SparkConnectServer(Path(sys.argv[1]))))"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "plugins"), str(PROJECT_ROOT)])}
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(spark_connect.folder)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert float(done.stdout.split()[-1]) > 0
-    assert not (spark_connect.data / "warm-up").exists()
