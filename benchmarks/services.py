@@ -134,8 +134,7 @@ def sitting_services(sitting: Sitting, spark: str) -> Iterator[None]:
     """The sitting's S3 (moto) and, for ``spark == "connect"``, its Spark Connect server reading it:
     ``salesflow_s3`` and ``salesflow_spark`` point every run of the sitting at them. Both stopped by
     PID at the end, also on failure."""
-    from include.spark_connect import SparkConnectServer, airflow_connection
-    from salesflow.spark_setup import S3Access
+    from include.spark_connect import SparkConnectServer, airflow_connection, s3_from_connection
 
     logs = sitting.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -151,10 +150,7 @@ def sitting_services(sitting: Sitting, spark: str) -> Iterator[None]:
         if spark != "connect":
             yield
             return
-        # The server reads S3 as a submitted job would: the connection's keys, through its environment.
-        for name in [name for name in os.environ if name.startswith("AWS_")]:
-            del os.environ[name]
-        os.environ.update(S3Access.from_connection().environment())
+        s3_from_connection()  # the server reads the sitting's S3 with the connection's keys
         server = SparkConnectServer(sitting.scratch_root / "spark-connect", port=0)
         started = time.perf_counter()
         try:

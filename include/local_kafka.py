@@ -18,7 +18,6 @@ from include.processes import HOST, ChildServer, ServerStartError, free_port, tc
 
 ROOT = Path(__file__).resolve().parents[1]
 JARS = ROOT / "var" / "tools" / "kafka"
-START_SECONDS = 60.0
 HEAP = "-Xmx256m"
 
 
@@ -27,6 +26,7 @@ class KafkaBroker(ChildServer):
     use, one partition each, no replica (a single node)."""
 
     name = "the Kafka broker"
+    start_seconds = 60.0
 
     def __init__(self, folder: Path, port: int | None = None, log_path: Path | None = None) -> None:
         super().__init__(port, log_path)
@@ -77,6 +77,3 @@ class KafkaBroker(ChildServer):
 
     def answers(self) -> bool:
         return self.port is not None and tcp_open(self.port)
-
-    def start(self, timeout: float = START_SECONDS) -> None:
-        super().start(timeout)

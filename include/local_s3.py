@@ -40,7 +40,6 @@ from include.processes import (
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PORT = 5055
 DEFAULT_PIDFILE = ROOT / "var" / "moto.pid"
-START_SECONDS = 30.0
 STOP_SECONDS = 10.0
 MOTO_SERVER = "moto_server"
 # scripts/minio.sh builds it here; MinIO wants a password of 8 characters or more.
@@ -87,7 +86,7 @@ class LocalS3Server(ChildServer):
     def address(self) -> str:
         return self.endpoint
 
-    def start(self, timeout: float = START_SECONDS) -> str:
+    def start(self, timeout: float | None = None) -> str:
         super().start(timeout)
         return self.endpoint
 

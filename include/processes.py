@@ -206,6 +206,7 @@ class ChildServer:
     """
 
     name = "a server"
+    start_seconds = 30.0  # how long ``start()`` waits for it to answer
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port
@@ -232,7 +233,7 @@ class ChildServer:
     def prepare(self) -> None:
         """Runs before the server starts (a data folder to format); nothing by default."""
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float | None = None) -> None:
         self.port = self.port or free_port()
         self.prepare()
         with ExitStack() as stack:
@@ -247,7 +248,7 @@ class ChildServer:
             )
         try:
             what = f"{self.name} on {self.address}"
-            wait_until_answers(self.answers, self.process, what, self.log_path, timeout)
+            wait_until_answers(self.answers, self.process, what, self.log_path, timeout or self.start_seconds)
         except ServerStartError:
             self.stop()
             raise
