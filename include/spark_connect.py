@@ -64,6 +64,7 @@ DEFAULT_PORT = 15002
 PORT_ENV = "SALESFLOW_SPARK_CONNECT_PORT"
 MASTER_ENV = "SALESFLOW_SPARK_CONNECT_MASTER"
 SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+CACHE_ENTRY_CLASS = "org.apache.spark.sql.execution.CachedData"
 IDENT = "salesflow"  # spark-daemon.sh's name for its PID and log files
 START_SECONDS = 120.0
 SERVER_RETENTION = {
@@ -229,6 +230,21 @@ class SparkConnectServer(LocalServer):
         """What a client needs: the URL, and the token (also as an environment variable: pyspark
         reads it there, and it is never part of a URL that could be logged)."""
         return {SPARK_REMOTE_ENV: self.url, SPARK_TOKEN_ENV: self.password}
+
+
+def cached_frames(pid: int) -> int:
+    """How many cached frames the server's JVM holds (its cache manager's entries, live objects
+    after the full collection of ``jcmd GC.class_histogram``). The cache is the JVM's, shared by
+    its sessions: what a job cached and did not unpersist stays after its session is released."""
+    histogram = subprocess.run(
+        ["jcmd", str(pid), "GC.class_histogram"], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    for line in histogram.splitlines():
+        # "  num:  #instances  #bytes  class name (module)"
+        fields = line.split()
+        if len(fields) >= 4 and fields[3] == CACHE_ENTRY_CLASS:
+            return int(fields[1])
+    return 0
 
 
 def s3_from_connection() -> None:

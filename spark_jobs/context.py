@@ -105,3 +105,12 @@ class JobContext:
         for frame in self._batch_cache:
             frame.unpersist()
         self._batch_cache.clear()
+
+    def release_caches(self) -> None:
+        """Unpersist every frame the job cached. A Connect server's cache is its JVM's, shared by
+        its sessions: a frame cached by a session outlives the session's release, so a job that
+        left its dimension tables cached grew the server's heap by them, job after job."""
+        self.release_batch_cache()
+        for attribute in DIMENSIONS:
+            if attribute in self._tables:
+                self._tables.pop(attribute).unpersist()

@@ -158,7 +158,17 @@ def run(spark: SparkSession, spec: JobSpec) -> TransformResult:
     conn = mysql_load.connect(spec.jdbc, spec.database)
     try:
         with named_lock(conn, f"salesflow.marts.{spec.database}", LOCK_TIMEOUT_SECONDS):
-            return TransformJob(spark, spec, conn).run()
+            job = TransformJob(spark, spec, conn)
+            try:
+                result = job.run()
+            except Exception as error:
+                # A lost server holds no cache, and asking it would wait out the client's retries.
+                if mysql_load.failure_kind(error) != "infrastructure":
+                    with contextlib.suppress(Exception):  # the job's own error is what the log needs
+                        job.release_caches()
+                raise
+            job.release_caches()
+            return result
     except BaseException:
         with contextlib.suppress(Exception):  # a broken connection has nothing left to roll back
             conn.rollback()

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from include.sample_data.generate import HEADER
+from include.spark_connect import cached_frames
 from tests.support.e2e import (
     expected_marts,
     marts,
@@ -56,6 +57,7 @@ def test_a_file_the_job_dies_of_on_the_connect_server_is_found_and_the_others_lo
     settings = environment("connect_dag")
     good = upload_a_batch_the_job_dies_of(settings)
     server_pid = spark_connect.running_pid()
+    frames_before = cached_frames(server_pid)
     when = datetime(2024, 6, 1, tzinfo=UTC)
     run = (
         DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
@@ -76,6 +78,9 @@ def test_a_file_the_job_dies_of_on_the_connect_server_is_found_and_the_others_lo
     assert ledger == {f"sales_data/{f.name}": ("LOADED", None, 30, 1) for f in good}
     assert marts(settings) == expected_marts(valid_rows(good))
     assert spark_connect.running_pid() == server_pid
+    # Every job, the ones that died of the file too, unpersisted its dimension tables: the server's
+    # cache outlives its sessions, and kept them job after job.
+    assert cached_frames(server_pid) == frames_before
 
 
 def test_the_server_killed_during_the_job_fails_the_try_as_an_outage_and_the_retry_converges(

@@ -19,7 +19,7 @@ import pytest
 from pyspark.errors.exceptions.connect import ArithmeticException, SparkConnectGrpcException
 
 from include.sample_data.generate import bad_case_files, format_case_files, good_files
-from include.spark_connect import SparkConnectServer
+from include.spark_connect import SparkConnectServer, cached_frames
 from salesflow.contracts import SPARK_TOKEN_ENV
 from salesflow.paths import PROJECT_ROOT
 from salesflow.run_files import read_transform_result, run_objects, spec_uri
@@ -149,6 +149,28 @@ def test_two_sessions_on_one_server_share_no_temp_view_and_no_sql_setting(two_se
     # The same text read as a time in each session's zone: isolation that changes values.
     stamp = "SELECT CAST(TIMESTAMP'2024-01-01 00:00:00' AS LONG) AS epoch"
     assert second.sql(stamp).collect()[0].epoch - first.sql(stamp).collect()[0].epoch == 5 * 3600 + 1800
+
+
+def test_a_frame_cached_by_a_session_stays_on_the_server_after_its_release_until_unpersisted(
+    spark_connect,
+):
+    """Why the job unpersists what it cached: the cache is the server's, not the session's."""
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+    url = f"{spark_connect.url}/;token={spark_connect.password}"
+    pid = spark_connect.running_pid()
+    before = cached_frames(pid)
+    first = RemoteSparkSession.builder.remote(url).create()
+    assert first.range(2424).cache().count() == 2424
+    first.stop()
+    assert cached_frames(pid) == before + 1
+
+    second = RemoteSparkSession.builder.remote(url).create()
+    try:
+        second.range(2424).unpersist()  # the same plan: the same entry
+    finally:
+        second.stop()
+    assert cached_frames(pid) == before
 
 
 def test_the_script_finds_the_running_server_and_no_secret_is_on_its_command_line_or_in_its_files(
