@@ -16,7 +16,8 @@ server (a cold JVM) is reported apart from the repeats.
 The server's memory run after run (issue 24): the Connect job alone, that many times on one server,
 and after each job the RSS of its JVM and, every ``HEAP_EVERY`` jobs, its live heap after a full
 collection (``jcmd GC.run``, then ``GC.heap_info``): a job that left anything behind on the server
-(a session, a cached frame, a view) shows as a live heap that grows.
+(a session, a cached frame, a view) shows as a live heap that grows; the cached frames it holds
+are counted too (``include.spark_connect.cached_frames``).
 """
 
 from __future__ import annotations
@@ -149,9 +150,9 @@ def measure_memory(args: argparse.Namespace, scratch: Path, content: bytes, job_
     every HEAP_EVERY jobs (and after the first)."""
     import psutil
 
-    from include.spark_connect import SparkConnectServer
+    from include.spark_connect import SparkConnectServer, cached_frames
 
-    rss, heap, times = [], {}, []
+    rss, heap, frames, times = [], {}, {}, []
     with SparkConnectServer(scratch / "connect", port=0, master=args.master) as server:
         pid = server.running_pid()
         connect_env = {**job_env, **server.environment()}
@@ -165,8 +166,10 @@ def measure_memory(args: argparse.Namespace, scratch: Path, content: bytes, job_
             rss.append(round(psutil.Process(pid).memory_info().rss / 1024 / 1024, 1))
             if index == 1 or index % HEAP_EVERY == 0:
                 heap[index] = live_heap_mb(pid)
+                frames[index] = cached_frames(pid)
             print(
-                f"bench: job {index}: {elapsed:.1f} s, server RSS {rss[-1]} MB, heap {heap.get(index)}",
+                f"bench: job {index}: {elapsed:.1f} s, server RSS {rss[-1]} MB, heap {heap.get(index)}, "
+                f"cached frames {frames.get(index)}",
                 flush=True,
             )
     return {
@@ -176,6 +179,7 @@ def measure_memory(args: argparse.Namespace, scratch: Path, content: bytes, job_
         "job_seconds": times,
         "server_rss_mb_after_each_job": rss,
         "server_live_heap_mb_after_full_gc": heap,
+        "server_cached_frames": frames,
         "rss_first_last_max_mb": [rss[0], rss[-1], max(rss)],
         "load_average_after": os.getloadavg(),
     }
