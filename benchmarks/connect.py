@@ -60,9 +60,11 @@ def environment(scratch: Path) -> None:
     )
 
 
-def prepared_run(tag: str, content: bytes) -> tuple[str, int]:
-    """A bucket and database of their own with the file claimed, checked and staged: the spec's URI
-    and the input's size."""
+def prepared_run(
+    tag: str, content: bytes, bucket: str | None = None, run_id: str = "bench"
+) -> tuple[str, int]:
+    """A database (and, unless ``bucket`` is given, a bucket) of its own with the file claimed,
+    checked and staged by run ``run_id``: the spec's URI and the input's size."""
     from salesflow.config import load_settings
     from salesflow.db import init_database
     from salesflow.operators.quarantine import QuarantineOperator
@@ -71,17 +73,17 @@ def prepared_run(tag: str, content: bytes) -> tuple[str, int]:
     from salesflow.steps.download import download_claimed_files
     from salesflow.storage import s3_hook
 
-    os.environ["SALESFLOW__STORAGE__BUCKET"] = f"sf-bench-connect-{tag}"
+    os.environ["SALESFLOW__STORAGE__BUCKET"] = bucket or f"sf-bench-connect-{tag}"
     os.environ["SALESFLOW__MYSQL__DATABASE"] = f"sf_bench_connect_{tag}"
     settings = load_settings()
     hook = s3_hook()
     hook.create_bucket(bucket_name=settings.bucket)
     init_database(settings)
     hook.load_bytes(content, key="sales_data/sales.csv", bucket_name=settings.bucket, replace=True)
-    claim_new_files(settings, "bench", lambda _run: "success")
-    download_claimed_files(settings, "bench", AS_OF)
-    QuarantineOperator(task_id="quarantine_invalid_files", stage="intake").execute({"run_id": "bench"})
-    return spec_uri(settings, "bench"), len(content)
+    claim_new_files(settings, run_id, lambda _run: "success")
+    download_claimed_files(settings, run_id, AS_OF)
+    QuarantineOperator(task_id="quarantine_invalid_files", stage="intake").execute({"run_id": run_id})
+    return spec_uri(settings, run_id), len(content)
 
 
 def submit_command(spec: str, input_bytes: int, master: str) -> list[str]:
@@ -152,23 +154,28 @@ def measure_memory(args: argparse.Namespace, scratch: Path, content: bytes, job_
 
     from include.spark_connect import SparkConnectServer, cached_frames
 
-    rss, heap, frames, times = [], {}, {}, []
+    rss, threads, heap, frames, times = [], [], {}, {}, []
     with SparkConnectServer(scratch / "connect", port=0, master=args.master) as server:
         pid = server.running_pid()
         connect_env = {**job_env, **server.environment()}
+        # One bucket for every job, as in production: S3A keeps a file system (and its thread
+        # pools) per bucket for the JVM's life, so a bucket per job would grow the server by them.
+        bucket = f"sf-bench-connect-m{uuid.uuid4().hex[:6]}"
         for index in range(1, args.memory_runs + 1):
-            spec, _ = prepared_run(f"m{index}{uuid.uuid4().hex[:6]}", content)
+            spec, _ = prepared_run(f"m{index}", content, bucket=bucket, run_id=f"bench-{index}")
             command = [sys.executable, str(JOB), "--spec", spec]
             elapsed, _ = timed_job(command, connect_env, scratch / f"memory-{index}.log")
             check_loaded(args.rows)
             drop_database()
             times.append(round(elapsed, 1))
             rss.append(round(psutil.Process(pid).memory_info().rss / 1024 / 1024, 1))
+            threads.append(psutil.Process(pid).num_threads())
             if index == 1 or index % HEAP_EVERY == 0:
                 heap[index] = live_heap_mb(pid)
                 frames[index] = cached_frames(pid)
             print(
-                f"bench: job {index}: {elapsed:.1f} s, server RSS {rss[-1]} MB, heap {heap.get(index)}, "
+                f"bench: job {index}: {elapsed:.1f} s, server RSS {rss[-1]} MB, {threads[-1]} threads, "
+                f"heap {heap.get(index)}, "
                 f"cached frames {frames.get(index)}",
                 flush=True,
             )
@@ -178,6 +185,7 @@ def measure_memory(args: argparse.Namespace, scratch: Path, content: bytes, job_
         "jobs": args.memory_runs,
         "job_seconds": times,
         "server_rss_mb_after_each_job": rss,
+        "server_threads_after_each_job": threads,
         "server_live_heap_mb_after_full_gc": heap,
         "server_cached_frames": frames,
         "rss_first_last_max_mb": [rss[0], rss[-1], max(rss)],
