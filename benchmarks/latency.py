@@ -17,9 +17,10 @@ import json
 import statistics
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from include.sample_data.generate import good_files
@@ -30,6 +31,7 @@ from salesflow.sql import render
 from salesflow.storage import s3_hook
 
 LOADED_WITHIN_SECONDS = 600
+JOB_TASK = "transform_and_load"
 BENCH_SQL = Path(__file__).resolve().parent / "sql"
 
 
@@ -64,6 +66,43 @@ def runs_in_flight(base: str, token: str) -> int:
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return int(json.load(response)["total_entries"])
+
+
+def api_get(base: str, token: str, path: str) -> dict:
+    request = urllib.request.Request(f"{base}/api/v2/{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def moment(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def before_the_job(base: str, token: str) -> list[dict[str, float]]:
+    """For each run of the DAG, from the REST API: the seconds from the run's start to the job's
+    task's start, and how many of them passed between tasks (one task's end to the next's start:
+    the scheduler's and the executor's part, what ``[scheduler] scheduler_idle_sleep_time`` bears on)."""
+    runs = api_get(base, token, "dags/sales_pipeline/dagRuns?limit=100")["dag_runs"]
+    found = []
+    for run in runs:
+        run_id = urllib.parse.quote(run["dag_run_id"], safe="")
+        tasks = api_get(base, token, f"dags/sales_pipeline/dagRuns/{run_id}/taskInstances")["task_instances"]
+        spans = {
+            t["task_id"]: (moment(t["start_date"]), moment(t["end_date"])) for t in tasks if t["end_date"]
+        }
+        if JOB_TASK not in spans or not run.get("start_date"):
+            continue
+        job_start = spans[JOB_TASK][0]
+        earlier = sorted(span for task, span in spans.items() if span[1] <= job_start)
+        ends = [moment(run["start_date"])] + [end for _, end in earlier]
+        starts = [start for start, _ in earlier] + [job_start]
+        found.append(
+            {
+                "run_start_to_job_start": round(job_start - ends[0], 2),
+                "between_tasks": round(sum(max(0.0, b - a) for a, b in zip(ends, starts, strict=True)), 2),
+            }
+        )
+    return found
 
 
 def wait_until(done: Callable[[], bool], what: str) -> None:
@@ -134,12 +173,19 @@ def main(argv: list[str] | None = None) -> int:
         "max_seconds": round(seconds[-1], 2),
         "each_seconds": [round(s, 2) for s in seconds],
     }
+    runs = before_the_job(args.base, token)
+    for name in ("run_start_to_job_start", "between_tasks"):
+        result[f"{name}_median_seconds"] = (
+            round(statistics.median(r[name] for r in runs), 2) if runs else None
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latency.json").write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"landed to committed, {args.rows} rows a file, {len(seconds)} files one after another: "
         f"median {result['median_seconds']} s, p95 {result['p95_seconds']} s "
-        f"(min {result['min_seconds']} s, max {result['max_seconds']} s)"
+        f"(min {result['min_seconds']} s, max {result['max_seconds']} s); before the job, median of "
+        f"{len(runs)} runs: {result['run_start_to_job_start_median_seconds']} s from the run's start, "
+        f"{result['between_tasks_median_seconds']} s of it between tasks"
     )
     return 0
 
