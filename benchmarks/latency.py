@@ -58,20 +58,16 @@ def switch_dag_on(base: str, token: str) -> None:
     urllib.request.urlopen(patch, timeout=30).close()
 
 
-def runs_in_flight(base: str, token: str) -> int:
-    """The DAG's runs that are queued or running."""
-    request = urllib.request.Request(
-        f"{base}/api/v2/dags/sales_pipeline/dagRuns?state=queued&state=running&limit=1",
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return int(json.load(response)["total_entries"])
-
-
 def api_get(base: str, token: str, path: str) -> dict:
     request = urllib.request.Request(f"{base}/api/v2/{path}", headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
+
+
+def runs_in_flight(base: str, token: str) -> int:
+    """The DAG's runs that are queued or running."""
+    found = api_get(base, token, "dags/sales_pipeline/dagRuns?state=queued&state=running&limit=1")
+    return int(found["total_entries"])
 
 
 def moment(stamp: str) -> float:
