@@ -123,13 +123,17 @@ def test_the_job_as_a_connect_client_leaves_what_the_local_job_leaves(spark, spa
     assert spark_connect.running_pid() == server_pid
 
 
+def new_session(server):
+    """A session of its own on ``server``, as a job's client makes one (its token in the URL)."""
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+    return RemoteSparkSession.builder.remote(f"{server.url}/;token={server.password}").create()
+
+
 @pytest.fixture
 def two_sessions(spark_connect):
     """Two clients of the one server, as two jobs at once would be."""
-    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
-
-    url = f"{spark_connect.url}/;token={spark_connect.password}"
-    sessions = [RemoteSparkSession.builder.remote(url).create() for _ in range(2)]
+    sessions = [new_session(spark_connect) for _ in range(2)]
     yield sessions
     for session in sessions:
         session.stop()
@@ -155,17 +159,14 @@ def test_a_frame_cached_by_a_session_stays_on_the_server_after_its_release_until
     spark_connect,
 ):
     """Why the job unpersists what it cached: the cache is the server's, not the session's."""
-    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
-
-    url = f"{spark_connect.url}/;token={spark_connect.password}"
     pid = spark_connect.running_pid()
     before = cached_frames(pid)
-    first = RemoteSparkSession.builder.remote(url).create()
+    first = new_session(spark_connect)
     assert first.range(2424).cache().count() == 2424
     first.stop()
     assert cached_frames(pid) == before + 1
 
-    second = RemoteSparkSession.builder.remote(url).create()
+    second = new_session(spark_connect)
     try:
         second.range(2424).unpersist()  # the same plan: the same entry
     finally:
